@@ -1,0 +1,14 @@
+"""Repository-wide pytest setup: applies to the unit tests and to the notebooks run by nbval.
+
+Kernels that nbval starts inherit this process's environment, so setting variables here reaches
+every notebook.
+"""
+
+import os
+
+# Fast mode: long notebook work (training cells) shrinks to a few steps under the test suite.
+os.environ.setdefault("LLMCOURSE_FAST", "1")
+# No display: figures render off-screen.
+os.environ.setdefault("MPLBACKEND", "Agg")
+# Keep the test suite's exercise-progress file out of the user's home folder.
+os.environ.setdefault("LLMCOURSE_PROGRESS_FILE", os.path.join(os.path.dirname(__file__), ".pytest_cache", "progress.json"))

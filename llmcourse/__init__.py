@@ -1,0 +1,64 @@
+"""llmcourse: the package behind the course "Build a GPT from scratch".
+
+One module per stage of the pipeline, text -> tokens -> vectors -> blocks -> logits -> tokens:
+
+========================  =======  =====================================================
+module                    lessons  holds
+========================  =======  =====================================================
+``tokenizer``             2        ``CharTokenizer``, byte-level ``BPETokenizer``
+``embedding``             3-5      token, learned / sinusoidal / rotary positions, input
+``norm``                  6        ``LayerNorm``, ``RMSNorm``
+``attention``             7-12     softmax, ``causal_mask``, attention, ``MultiHeadAttention``
+``feedforward``           13       GELU, ``MLP``
+``block``                 14-15    ``TransformerBlock`` (pre-LN, post-LN)
+``model``                 16-17    ``GPTConfig``, ``GPT``
+``sampling``              18       temperature, top-k, top-p, ``generate``
+``scaling``               19       parameter / FLOP / memory formulas, presets
+``data``, ``train``       20       corpus, batches, the training loop and CLI
+``pretrained``            1-20     the shipped ``shakespeare-char`` model
+``viz``, ``widgets``      all      figures and interactive explorers
+``grading``               all      exercise checks
+========================  =======  =====================================================
+
+Heavy or optional pieces are imported lazily: ``import llmcourse`` only needs torch.
+"""
+
+from __future__ import annotations
+
+import importlib
+
+__version__ = "0.1.0"
+
+# name -> module that defines it (imported on first use)
+_EXPORTS = {
+    "GPT": "model", "GPTConfig": "model",
+    "TransformerBlock": "block",
+    "MultiHeadAttention": "attention", "scaled_dot_product_attention": "attention",
+    "causal_mask": "attention", "softmax": "attention",
+    "LayerNorm": "norm", "RMSNorm": "norm",
+    "MLP": "feedforward", "gelu": "feedforward",
+    "InputEmbedding": "embedding",
+    "generate": "sampling", "sample": "sampling", "probabilities": "sampling",
+    "CharTokenizer": "tokenizer", "BPETokenizer": "tokenizer",
+    "load_corpus": "data",
+    "check": "grading",
+    "setup": "env",
+}
+_SUBMODULES = {"tokenizer", "embedding", "norm", "attention", "feedforward", "block", "model",
+               "sampling", "scaling", "data", "train", "pretrained", "viz", "widgets", "grading",
+               "env", "hf"}
+
+__all__ = sorted(_EXPORTS) + sorted(_SUBMODULES)
+
+
+def __getattr__(name: str):
+    if name in _EXPORTS:
+        module = importlib.import_module(f".{_EXPORTS[name]}", __name__)
+        return getattr(module, name)
+    if name in _SUBMODULES:
+        return importlib.import_module(f".{name}", __name__)
+    raise AttributeError(f"module 'llmcourse' has no attribute {name!r}")
+
+
+def __dir__():
+    return __all__

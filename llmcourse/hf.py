@@ -1,0 +1,81 @@
+"""Interoperability with Hugging Face ``transformers`` GPT-2 (lessons 15-17 and the tests).
+
+GPT-2 stores its linear layers as ``Conv1D`` with weights of shape ``(in, out)``; ``nn.Linear``
+stores ``(out, in)``, so every matrix is transposed on the way in and out. ``transformers`` is a
+``[dev]`` extra: it is imported only when these functions are called.
+"""
+
+from __future__ import annotations
+
+import torch
+
+from .model import GPT, GPTConfig
+
+_ACTIVATIONS = {"gelu_new": "gelu_tanh", "gelu_pytorch_tanh": "gelu_tanh", "gelu": "gelu", "relu": "relu"}
+_TRANSPOSED = ("attn.c_attn.weight", "attn.c_proj.weight", "mlp.c_fc.weight", "mlp.c_proj.weight")
+
+
+def _hf_to_ours(name: str) -> str:
+    name = name.removeprefix("transformer.")
+    name = name.replace("wte.", "embed.tok.").replace("wpe.", "embed.pos.")
+    if name.startswith("h."):
+        name = "blocks." + name[2:]
+    return name
+
+
+def config_from_hf(hf_config) -> GPTConfig:
+    """A :class:`GPTConfig` with the sizes of a ``GPT2Config``."""
+    act = getattr(hf_config, "activation_function", "gelu_new")
+    if act not in _ACTIVATIONS:
+        raise ValueError(f"unsupported GPT-2 activation {act!r}; supported: {sorted(_ACTIVATIONS)}.")
+    if getattr(hf_config, "scale_attn_by_inverse_layer_idx", False) or getattr(
+        hf_config, "reorder_and_upcast_attn", False
+    ):
+        raise ValueError("GPT-2 variants with scale_attn_by_inverse_layer_idx/reorder_and_upcast_attn are not supported.")
+    return GPTConfig(vocab_size=hf_config.vocab_size, block_size=hf_config.n_positions,
+                     n_layer=hf_config.n_layer, n_head=hf_config.n_head, n_embd=hf_config.n_embd,
+                     ln_eps=hf_config.layer_norm_epsilon, activation=_ACTIVATIONS[act])
+
+
+@torch.no_grad()
+def from_hf_gpt2(hf_model) -> GPT:
+    """Build a :class:`GPT` holding the same weights as ``hf_model`` (a ``GPT2LMHeadModel``)."""
+    model = GPT(config_from_hf(hf_model.config))
+    ours = model.state_dict()
+    for name, tensor in hf_model.state_dict().items():
+        if name.endswith(".attn.bias") or name.endswith(".attn.masked_bias") or name == "lm_head.weight":
+            continue  # causal-mask buffers of older transformers; the head is tied to wte
+        key = _hf_to_ours(name)
+        if key not in ours:
+            raise KeyError(f"unexpected GPT-2 weight {name!r} (mapped to {key!r}).")
+        value = tensor.t() if key.endswith(_TRANSPOSED) else tensor
+        if ours[key].shape != value.shape:
+            raise ValueError(f"shape mismatch for {name}: {tuple(value.shape)} vs {tuple(ours[key].shape)}.")
+        ours[key].copy_(value)
+    return model
+
+
+@torch.no_grad()
+def to_hf_gpt2(model: GPT):
+    """The inverse: a ``transformers.GPT2LMHeadModel`` with this GPT's weights (eval mode)."""
+    from transformers import GPT2Config, GPT2LMHeadModel
+
+    c = model.config
+    if (c.pos_embedding, c.norm_position, c.norm, c.bias, c.tie_weights) != ("learned", "pre", "layer", True, True):
+        raise ValueError("only GPT-2's architecture (learned positions, pre-LN LayerNorm, biases, tied head) maps to GPT2LMHeadModel.")
+    act = {"gelu_tanh": "gelu_new", "gelu": "gelu", "relu": "relu"}[c.activation]
+    hf_cfg = GPT2Config(vocab_size=c.vocab_size, n_positions=c.block_size, n_embd=c.n_embd,
+                        n_layer=c.n_layer, n_head=c.n_head, layer_norm_epsilon=c.ln_eps,
+                        activation_function=act, resid_pdrop=0.0, embd_pdrop=0.0, attn_pdrop=0.0,
+                        tie_word_embeddings=True)
+    hf = GPT2LMHeadModel(hf_cfg)
+    ours = model.state_dict()
+    target = hf.state_dict()
+    for name in target:
+        if name.endswith(".attn.bias") or name.endswith(".attn.masked_bias") or name == "lm_head.weight":
+            continue
+        key = _hf_to_ours(name)
+        value = ours[key].t() if key.endswith(_TRANSPOSED) else ours[key]
+        target[name].copy_(value)
+    hf.tie_weights()
+    return hf.eval()
