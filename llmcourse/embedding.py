@@ -101,7 +101,8 @@ class SinusoidalPositionalEmbedding(nn.Module):
         return self.table[offset : offset + T]  # (T, n_embd)
 
 
-def rope_angles(head_dim: int, num_positions: int, base: float = 10000.0, offset: int = 0):
+def rope_angles(head_dim: int, num_positions: int, base: float = 10000.0, offset: int = 0,
+                dtype: torch.dtype = torch.float32):
     """Lesson 4: the cosines and sines RoPE rotates by, each ``(num_positions, head_dim // 2)``.
 
     Pair ``i`` of a vector at position ``p`` turns by the angle ``p * base**(-2i/head_dim)``.
@@ -111,7 +112,7 @@ def rope_angles(head_dim: int, num_positions: int, base: float = 10000.0, offset
     inv_freq = base ** (-torch.arange(0, head_dim, 2, dtype=torch.float64) / head_dim)  # (hd/2,)
     pos = torch.arange(offset, offset + num_positions, dtype=torch.float64)  # (P,)
     angles = torch.outer(pos, inv_freq)  # (P, hd/2)
-    return angles.cos().float(), angles.sin().float()
+    return angles.cos().to(dtype), angles.sin().to(dtype)
 
 
 def apply_rope(x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor) -> torch.Tensor:
