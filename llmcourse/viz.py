@@ -72,8 +72,7 @@ def heatmap(matrix, row_labels=None, col_labels=None, ax=None, title: str | None
     ax = get_ax(ax, width=min(2.0 + 0.35 * cols, 7.0), height=min(1.2 + 0.3 * rows, 5.0))
     shown = np.ma.masked_array(m, mask=np.zeros_like(m, dtype=bool) if mask is None
                                else np.asarray(mask, dtype=bool))
-    colormap = matplotlib.colormaps[cmap].copy()
-    colormap.set_bad("#E6E6E6")
+    colormap = matplotlib.colormaps[cmap].with_extremes(bad="#E6E6E6")  # masked cells: light grey
     im = ax.imshow(shown, cmap=colormap, vmin=vmin, vmax=vmax, aspect="auto", interpolation="nearest")
     _set_ticks(ax, "x", col_labels if col_labels is not None else list(range(cols)))
     _set_ticks(ax, "y", row_labels if row_labels is not None else list(range(rows)))
@@ -113,9 +112,9 @@ def attention_heatmap(weights, tokens=None, ax=None, title: str | None = "attent
     >>> ax.get_ylabel()
     'query (looks)'
     """
-    w = to_numpy(weights, "weights", ndim=2)
-    T = w.shape[0]
-    if w.shape[1] != T:
+    w = to_numpy(weights, "weights")
+    T = w.shape[0] if w.ndim else 0
+    if w.ndim != 2 or w.shape[1] != T:
         raise ValueError(f"attention weights must be square (T, T), got shape {w.shape}. Pick one "
                          f"layer, batch row and head first, e.g. maps[layer, 0, head].")
     future = np.triu(np.ones((T, T), dtype=bool), k=1)

@@ -33,6 +33,8 @@ PALETTE = [BLUE, ORANGE, GREEN, VERMILLION, SKY, PURPLE, YELLOW, "#000000"]
 #: The largest dpi any course figure uses (keeps notebooks small).
 MAX_DPI = 100
 DEFAULT_DPI = 80
+#: Explorer figures are shown as images at their pixel size: a little sharper than inline plots.
+WIDGET_DPI = 90
 
 
 def new_figure(width: float = 6.0, height: float = 3.2, dpi: int = DEFAULT_DPI):

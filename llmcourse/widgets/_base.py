@@ -118,5 +118,18 @@ def connect(update, controls: dict, use_interactive_output: bool | None = None) 
     return out
 
 
+def png_image() -> W.Image:
+    """An ``Image`` widget for the explorer's figure. Its width is set from the PNG on each
+    update (:func:`set_png`) so the frontend shows it at its own size, never stretched."""
+    return W.Image(format="png")
+
+
+def set_png(image: W.Image, png: bytes) -> None:
+    width = int.from_bytes(png[16:20], "big") if png[:4] == b"\x89PNG" else 0
+    if width and image.width != str(width):
+        image.width = str(width)
+    image.value = png
+
+
 def row(*children) -> W.HBox:
     return W.HBox(list(children))

@@ -17,8 +17,8 @@ import numpy as np
 import torch
 
 from ..viz import attention_heatmap
-from ..viz_common import BLUE, ORANGE, figure_to_png, new_figure, token_labels
-from ._base import STYLE, Explorer, connect, error_html, pre, row
+from ..viz_common import BLUE, ORANGE, WIDGET_DPI, figure_to_png, new_figure, token_labels
+from ._base import STYLE, Explorer, connect, error_html, png_image, set_png, pre, row
 
 
 def attention_state(model, tokenizer, prompt: str, max_tokens: int = 48) -> dict:
@@ -60,7 +60,7 @@ def attention_view(state: dict, layer: int, head, query: int, k: int = 5) -> dic
 
 def render_attention(view: dict, tokens) -> bytes:
     """The explorer's picture: the heatmap (query row outlined) and the query's top keys."""
-    fig = new_figure(8.0, 3.8)
+    fig = new_figure(8.0, 3.8, dpi=WIDGET_DPI)
     ax_map, ax_top = fig.subplots(1, 2, width_ratios=[2.3, 1])
     head = "mean of heads" if view["head"] == "mean" else f"head {view['head']}"
     attention_heatmap(view["weights"], tokens, ax=ax_map, query=view["query"],
@@ -103,7 +103,7 @@ class AttentionExplorer(Explorer):
                                value=0, description="head", style=STYLE)
         self.query = W.IntSlider(value=T - 1, min=0, max=T - 1, description="query position",
                                  continuous_update=False, style=STYLE)
-        self.image = W.Image(format="png")
+        self.image = png_image()
         self.info = W.HTML()
         self._busy = False
         controls = {"prompt": self.prompt, "layer": self.layer, "head": self.head, "query": self.query}
@@ -130,7 +130,7 @@ class AttentionExplorer(Explorer):
                 self.query.max = T - 1
                 self.query.value = T - 1
             self.view = attention_view(self.state, self.layer.value, self.head.value, self.query.value)
-            self.image.value = render_attention(self.view, self.state["tokens"])
+            set_png(self.image, render_attention(self.view, self.state["tokens"]))
             self.info.value = pre(self.summary())
         finally:
             self._busy = False

@@ -21,7 +21,8 @@ import torch
 
 from .. import sampling as S
 from ..viz import probability_bars
-from ..viz_common import BLUE, GREY, ORANGE, VERMILLION, figure_to_png, new_figure, token_label, token_labels
+from ..viz_common import (BLUE, GREY, ORANGE, VERMILLION, WIDGET_DPI, figure_to_png, new_figure,
+                          token_label, token_labels)
 
 
 def _logits_1d(logits) -> torch.Tensor:
@@ -131,7 +132,7 @@ def draw_sampling(ax, state: dict, labels, freqs=None, top: int = 20):
                label="sampled frequency")
     if few:
         for xi, i in zip(x, order):
-            ax.text(xi + offset, shown[i] + 0.015, f"{shown[i]:.2f}", ha="center", fontsize=8)
+            ax.text(xi + offset, shown[i] + 0.015, f"{shown[i]:.2f}", ha="center", fontsize=9)
     cum = state["cumulative"][:top].numpy()
     ax.plot(x, cum, color="black", marker="o", ms=3, lw=1.2, label="cumulative")
     if state["top_p"] is not None and not state["greedy"]:
@@ -146,13 +147,13 @@ def draw_sampling(ax, state: dict, labels, freqs=None, top: int = 20):
     names = ["kept (renormalised)" if n == "probability" else n for n in names]
     handles.append(Patch(facecolor=GREY, edgecolor="black", hatch="//"))
     names.append("removed")
-    leg = ax.legend(handles, names, fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1.0),
+    leg = ax.legend(handles, names, fontsize=9, loc="upper left", bbox_to_anchor=(1.01, 1.0),
                     frameon=False)
     leg.set_title(f"kept mass {state['kept_mass']:.2f}\nentropy {state['entropy']:.2f} nats",
-                  prop={"size": 8})
+                  prop={"size": 9})
     leg._legend_box.align = "left"
     more = f" (top {len(order)} of {V} shown)" if len(order) < V else ""
-    ax.set_title(f"{describe_settings(state)}: {state['n_kept']} of {V} tokens kept{more}", fontsize=9)
+    ax.set_title(f"{describe_settings(state)}: {state['n_kept']} of {V} tokens kept{more}", fontsize=10)
     return ax
 
 
@@ -178,7 +179,7 @@ def format_sampling(state: dict, labels, freqs=None, top: int = 10) -> str:
 
 def render_sampling(state: dict, labels, freqs=None, top: int = 20) -> bytes:
     """Draw the state on a fresh small figure and return PNG bytes."""
-    fig = new_figure(7.0, 3.4)
+    fig = new_figure(7.0, 3.4, dpi=WIDGET_DPI)
     draw_sampling(fig.add_subplot(), state, labels, freqs=freqs, top=top)
     return figure_to_png(fig)
 

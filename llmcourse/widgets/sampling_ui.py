@@ -10,7 +10,7 @@ import torch
 
 from .. import sampling as S
 from ..viz_common import token_labels
-from ._base import STYLE, Explorer, connect, error_html, row
+from ._base import STYLE, Explorer, connect, error_html, png_image, set_png, row
 from .sampler import (_logits_1d, _settings, format_sampling, render_sampling, sample_counts,
                       sampling_state, summary_html)
 
@@ -75,10 +75,11 @@ class SamplingExplorer(Explorer):
         self.top_p = slider(W.FloatSlider, value=1.0, min=0.05, max=1.0, step=0.05,
                             readout_format=".2f", description="top-p (1 = off)")
         options = sorted({10, 100, 1000, 10000, int(samples)})
-        self.n_samples = W.Dropdown(options=options, value=int(samples), description="N", style=STYLE)
+        self.n_samples = W.Dropdown(options=options, value=int(samples), description="N", style=STYLE,
+                                    layout=W.Layout(width="140px"))
         self.sample_button = W.Button(description="sample N times")
         self.sample_button.on_click(lambda _button: self.sample())
-        self.image = W.Image(format="png")
+        self.image = png_image()
         self.info = W.HTML()
         controls = {"temperature": self.temperature, "top_k": self.top_k, "top_p": self.top_p,
                     "greedy": self.greedy}
@@ -139,7 +140,7 @@ class SamplingExplorer(Explorer):
     def refresh(self) -> None:
         t, k, p, greedy = self.settings()
         self.state = sampling_state(self.logits, t, k, p, greedy)
-        self.image.value = render_sampling(self.state, self.labels, self.freqs, self.top)
+        set_png(self.image, render_sampling(self.state, self.labels, self.freqs, self.top))
         self.info.value = summary_html(self.state, self.freqs, self.n_drawn)
 
     def sample(self, n: int | None = None) -> torch.Tensor:

@@ -1,0 +1,25 @@
+"""The notebook the browser test opens: the sampling explorer on the seed's example."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+CELL = """\
+from llmcourse.widgets import sampling_explorer
+
+# The seed's four tokens and logits (lesson 18)
+explorer = sampling_explorer([2.0, 1.0, 0.5, 0.0], ["on", "the", "mat", "in"])"""
+
+
+def write_notebook(path: Path) -> Path:
+    nb = {
+        "cells": [{"cell_type": "code", "execution_count": None, "id": "explorer", "metadata": {},
+                   "outputs": [], "source": CELL.splitlines(keepends=True)}],
+        "metadata": {"kernelspec": {"display_name": "Python 3 (ipykernel)", "language": "python",
+                                    "name": "python3"},
+                     "language_info": {"name": "python"}},
+        "nbformat": 4, "nbformat_minor": 5,
+    }
+    path.write_text(json.dumps(nb, indent=1))
+    return path

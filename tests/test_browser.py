@@ -1,0 +1,109 @@
+"""The sampling explorer in a real JupyterLab, driven by headless Chromium.
+
+Starts a private JupyterLab on localhost (token auth), opens a notebook that builds the explorer
+in Debian's Chromium through Playwright (``executable_path``; no browser download), runs it,
+moves the temperature slider with the keyboard, and checks that the kernel redrew the figure:
+the readout, the summary line and the picture's pixels change. Screenshots are saved under
+``artifacts/browser/`` (git-ignored). Skips only when no Chromium is installed
+(``apt-get install chromium``).
+"""
+
+import time
+from pathlib import Path
+
+import pytest
+
+from browser.lab import CHROMIUM_ARGS, find_chromium, running_lab
+from browser.make_notebook import write_notebook
+
+ROOT = Path(__file__).resolve().parents[1]
+ARTIFACTS = ROOT / "artifacts" / "browser"
+CHROMIUM = find_chromium()
+TIMEOUT_MS = 90_000
+
+pytestmark = [pytest.mark.browser, pytest.mark.slow]
+
+KERNEL_IDLE = ("window.jupyterapp?.shell?.currentWidget?.context?.sessionContext?.session?.kernel"
+               "?.status === 'idle'")
+IMAGE_READY = ("() => { const i = document.querySelector('.jp-OutputArea .widget-image');"
+               " return i !== null && i.complete && i.naturalWidth > 0; }")
+IMAGE_CHANGED = ("(old) => { const i = document.querySelector('.jp-OutputArea .widget-image');"
+                 " return i !== null && i.src !== old && i.complete && i.naturalWidth > 0; }")
+
+
+@pytest.mark.skipif(CHROMIUM is None, reason="Chromium is not installed (Debian: apt-get install "
+                    "chromium); the browser test needs it and never downloads a browser")
+def test_sampling_explorer_in_jupyterlab(tmp_path):
+    from playwright.sync_api import sync_playwright
+
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    root = tmp_path / "notebooks"
+    root.mkdir()
+    write_notebook(root / "explorer.ipynb")
+    start = time.monotonic()
+    with running_lab(root, tmp_path) as (base, token), sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
+        page = browser.new_page(viewport={"width": 1280, "height": 860})
+        errors = []
+        page.on("pageerror", lambda e: errors.append(str(e)))
+        try:
+            page.goto(f"{base}/lab/tree/explorer.ipynb?token={token}", timeout=TIMEOUT_MS)
+            page.wait_for_function(KERNEL_IDLE, timeout=TIMEOUT_MS)
+            page.evaluate("window.jupyterapp.commands.execute('notebook:run-all-cells')")
+
+            slider = page.locator(".jp-OutputArea .widget-slider", has_text="temperature")
+            slider.wait_for(timeout=TIMEOUT_MS)
+            page.wait_for_function(IMAGE_READY, timeout=TIMEOUT_MS)
+            outputs = page.locator(".jp-OutputArea-output img")
+            assert outputs.count() == 1, (
+                "JupyterLab should render the live widget only, not also the static PNG fallback")
+            image = page.locator(".jp-OutputArea .widget-image")
+            summary = page.locator(".jp-OutputArea .widget-html").first
+            assert "T=1.00" in summary.inner_text()
+            src_before = image.get_attribute("src")
+            pixels_before = image.screenshot(path=str(ARTIFACTS / "plot_before.png"))
+
+            # Move the temperature slider like a learner with the keyboard: 10 steps of 0.05.
+            handle = slider.locator(".noUi-handle")
+            handle.focus()
+            for _ in range(10):
+                handle.press("ArrowRight")
+            assert slider.locator(".widget-readout").inner_text().strip() == "1.50"
+            page.wait_for_function(IMAGE_CHANGED, arg=src_before, timeout=30_000)
+            page.wait_for_function(
+                "() => document.querySelector('.jp-OutputArea .widget-html').innerText.includes('T=1.50')",
+                timeout=30_000)
+            page.wait_for_function(IMAGE_READY, timeout=30_000)
+            time.sleep(0.5)  # let the last of the ten redraws land
+            pixels_after = image.screenshot(path=str(ARTIFACTS / "plot_after.png"))
+            assert pixels_after != pixels_before, "the plot's pixels did not change"
+            assert "entropy 1.258 nats" in summary.inner_text()  # the kernel's numbers for T = 1.5
+
+            # Top-p down to 0.70 (6 steps of 0.05): "mat" and "in" leave the nucleus.
+            src_mid = image.get_attribute("src")
+            top_p = page.locator(".jp-OutputArea .widget-slider", has_text="top-p").locator(".noUi-handle")
+            top_p.focus()
+            for _ in range(6):
+                top_p.press("ArrowLeft")
+            page.wait_for_function(
+                "() => document.querySelector('.jp-OutputArea .widget-html').innerText.includes('top-p 0.70')",
+                timeout=30_000)
+            page.wait_for_function(IMAGE_CHANGED, arg=src_mid, timeout=30_000)
+            assert "kept 2 of 4 tokens" in summary.inner_text()
+
+            # The "sample N times" button adds the sampled frequencies.
+            src_mid = image.get_attribute("src")
+            page.locator(".jp-OutputArea button", has_text="sample N times").click()
+            page.wait_for_function(IMAGE_CHANGED, arg=src_mid, timeout=30_000)
+            assert "sampled 1000 times" in summary.inner_text()
+            page.screenshot(path=str(ARTIFACTS / "sampling_explorer.png"))
+        except Exception:
+            page.screenshot(path=str(ARTIFACTS / "failure.png"))
+            log = (tmp_path / "jupyterlab.log").read_text()[-3000:]
+            print(f"page errors: {errors}\njupyterlab log (tail):\n{log}")
+            raise
+        finally:
+            browser.close()
+    elapsed = time.monotonic() - start
+    assert not errors, f"JavaScript errors in the page: {errors}"
+    print(f"browser test took {elapsed:.1f} s; screenshots in {ARTIFACTS}")
