@@ -36,7 +36,7 @@ def _set_ticks(ax, axis: str, labels, max_labels: int = 40) -> None:
     n = len(labels)
     step = 1 if n <= max_labels else int(np.ceil(n / 20))
     pos = list(range(0, n, step))
-    text = [str(labels[i]) for i in pos]
+    text = [token_label(str(labels[i])) for i in pos]  # spaces and newlines made visible
     if axis == "x":
         ax.set_xticks(pos)
         longest = max((len(t) for t in text), default=0)

@@ -5,11 +5,13 @@ A history can be a list of numbers, a dict of lists (``{"step": [...], "train": 
 "val": [...]}``) or a list of records such as the trainer's callback dicts
 (``{"step": 100, "train_loss": 2.1, "val_loss": 2.3, "lr": 3e-4}``). Keys that name a loss
 (containing ``loss``, or ``train`` / ``val`` / ``test``) become curves; others (learning rate,
-tokens per second) are ignored.
+tokens per second) are ignored. A bare ``loss`` (the batch loss of each step) stays a curve of
+its own, apart from ``train_loss`` (an evaluation on the training split); a plain list of
+numbers is taken as ``train``.
 
 >>> series = loss_series([{"step": 0, "loss": 4.2}, {"step": 10, "loss": 3.1, "val_loss": 3.3}])
 >>> {k: (s.tolist(), v.tolist()) for k, (s, v) in series.items()}
-{'train': ([0.0, 10.0], [4.2, 3.1]), 'val': ([10.0], [3.3])}
+{'loss': ([0.0, 10.0], [4.2, 3.1]), 'val': ([10.0], [3.3])}
 >>> live = LiveLossPlot(mode="text", min_interval=0)
 >>> live({"step": 10, "train_loss": 3.1, "val_loss": 3.3, "lr": 0.001})
 step 10: train 3.1000, val 3.3000
@@ -23,19 +25,21 @@ from collections.abc import Mapping
 
 import numpy as np
 
-from .viz_common import BLUE, GREEN, ORANGE, VERMILLION, figure_to_png, get_ax, in_notebook, new_figure
+from .viz_common import BLUE, GREEN, ORANGE, SKY, VERMILLION, figure_to_png, get_ax, in_notebook, new_figure
 
 _STEP_KEYS = ("step", "steps", "iter", "iteration")
-_COLORS = {"train": BLUE, "val": ORANGE, "test": GREEN}
+_COLORS = {"loss": SKY, "train": BLUE, "val": ORANGE, "test": GREEN}
 
 
 def _loss_name(key: str) -> str | None:
-    """``"train_loss"`` -> ``"train"``, ``"loss"`` -> ``"train"``, ``"lr"`` -> None."""
+    """``"train_loss"`` -> ``"train"``, ``"loss"`` -> ``"loss"``, ``"lr"`` -> None."""
     k = key.lower().replace("-", "_").replace("/", "_")
     if k in _STEP_KEYS:
         return None
     base = k.replace("_loss", "").replace("loss_", "")
-    if base in ("loss", "train", "training"):
+    if base == "loss":
+        return "loss"
+    if base in ("train", "training"):
         return "train"
     if base in ("val", "valid", "validation", "eval"):
         return "val"

@@ -31,6 +31,16 @@ IMAGE_CHANGED = ("(old) => { const i = document.querySelector('.jp-OutputArea .w
                  " return i !== null && i.src !== old && i.complete && i.naturalWidth > 0; }")
 
 
+def wait_for(page, js: str, what: str, arg=None, timeout: int = 30_000) -> None:
+    """Wait until ``js`` is true in the page, or fail saying what did not happen."""
+    from playwright.sync_api import TimeoutError as PlaywrightTimeout
+
+    try:
+        page.wait_for_function(js, arg=arg, timeout=timeout)
+    except PlaywrightTimeout:
+        pytest.fail(f"{what} (waited {timeout / 1000:.0f} s)")
+
+
 @pytest.mark.skipif(CHROMIUM is None, reason="Chromium is not installed (Debian: apt-get install "
                     "chromium); the browser test needs it and never downloads a browser")
 def test_sampling_explorer_in_jupyterlab(tmp_path):
@@ -48,12 +58,12 @@ def test_sampling_explorer_in_jupyterlab(tmp_path):
         page.on("pageerror", lambda e: errors.append(str(e)))
         try:
             page.goto(f"{base}/lab/tree/explorer.ipynb?token={token}", timeout=TIMEOUT_MS)
-            page.wait_for_function(KERNEL_IDLE, timeout=TIMEOUT_MS)
+            wait_for(page, KERNEL_IDLE, "the notebook's kernel did not start", timeout=TIMEOUT_MS)
             page.evaluate("window.jupyterapp.commands.execute('notebook:run-all-cells')")
 
             slider = page.locator(".jp-OutputArea .widget-slider", has_text="temperature")
             slider.wait_for(timeout=TIMEOUT_MS)
-            page.wait_for_function(IMAGE_READY, timeout=TIMEOUT_MS)
+            wait_for(page, IMAGE_READY, "the explorer's figure did not appear", timeout=TIMEOUT_MS)
             outputs = page.locator(".jp-OutputArea-output img")
             assert outputs.count() == 1, (
                 "JupyterLab should render the live widget only, not also the static PNG fallback")
@@ -69,11 +79,11 @@ def test_sampling_explorer_in_jupyterlab(tmp_path):
             for _ in range(10):
                 handle.press("ArrowRight")
             assert slider.locator(".widget-readout").inner_text().strip() == "1.50"
-            page.wait_for_function(IMAGE_CHANGED, arg=src_before, timeout=30_000)
-            page.wait_for_function(
-                "() => document.querySelector('.jp-OutputArea .widget-html').innerText.includes('T=1.50')",
-                timeout=30_000)
-            page.wait_for_function(IMAGE_READY, timeout=30_000)
+            wait_for(page, IMAGE_CHANGED, "the plot did not change after moving the temperature slider",
+                     arg=src_before)
+            wait_for(page, "() => document.querySelector('.jp-OutputArea .widget-html')"
+                     ".innerText.includes('T=1.50')", "the summary never showed T=1.50")
+            wait_for(page, IMAGE_READY, "the redrawn plot did not load")
             time.sleep(0.5)  # let the last of the ten redraws land
             pixels_after = image.screenshot(path=str(ARTIFACTS / "plot_after.png"))
             assert pixels_after != pixels_before, "the plot's pixels did not change"
@@ -85,16 +95,15 @@ def test_sampling_explorer_in_jupyterlab(tmp_path):
             top_p.focus()
             for _ in range(6):
                 top_p.press("ArrowLeft")
-            page.wait_for_function(
-                "() => document.querySelector('.jp-OutputArea .widget-html').innerText.includes('top-p 0.70')",
-                timeout=30_000)
-            page.wait_for_function(IMAGE_CHANGED, arg=src_mid, timeout=30_000)
+            wait_for(page, "() => document.querySelector('.jp-OutputArea .widget-html')"
+                     ".innerText.includes('top-p 0.70')", "the summary never showed top-p 0.70")
+            wait_for(page, IMAGE_CHANGED, "the plot did not change after moving top-p", arg=src_mid)
             assert "kept 2 of 4 tokens" in summary.inner_text()
 
             # The "sample N times" button adds the sampled frequencies.
             src_mid = image.get_attribute("src")
             page.locator(".jp-OutputArea button", has_text="sample N times").click()
-            page.wait_for_function(IMAGE_CHANGED, arg=src_mid, timeout=30_000)
+            wait_for(page, IMAGE_CHANGED, "the plot did not change after 'sample N times'", arg=src_mid)
             assert "sampled 1000 times" in summary.inner_text()
             page.screenshot(path=str(ARTIFACTS / "sampling_explorer.png"))
         except Exception:

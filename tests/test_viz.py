@@ -158,7 +158,8 @@ def test_loss_series_reads_every_history_format():
     assert as_dict["val"][0].tolist() == [10.0] and as_dict["val"][1].tolist() == [3.2]
     records = loss_series([{"step": 5, "train_loss": torch.tensor(2.0), "tokens_per_s": 9e3},
                            {"iter": 7, "loss": 1.5, "val_loss": 1.8}])
-    assert records["train"][0].tolist() == [5.0, 7.0] and records["val"][1].tolist() == [1.8]
+    assert records["train"][0].tolist() == [5.0] and records["val"][1].tolist() == [1.8]
+    assert records["loss"][0].tolist() == [7.0]  # the batch loss is its own curve
     with pytest.raises(ValueError, match="has 2 values but the steps have 3"):
         loss_series({"step": [0, 1, 2], "train": [1.0, 2.0]})
 
@@ -225,7 +226,7 @@ def test_live_loss_plot_prints_in_a_terminal(capsys):
     live({"step": 3, "loss": 3.8, "val_loss": 3.95})  # evaluations are always printed
     live.close()
     assert capsys.readouterr().out.splitlines() == [
-        "step 1: train 4.0000", "step 3: train 3.8000, val 3.9500"]
+        "step 1: loss 4.0000", "step 3: loss 3.8000, val 3.9500"]
     with pytest.raises(TypeError, match="expects a dict"):
         live([1, 2])
     with pytest.raises(ValueError, match="mode must be"):

@@ -71,6 +71,7 @@ def test_sampling_state_top_k_top_p_greedy_match_the_seed():
     assert k2["kept_mass"] == pytest.approx(0.79, abs=0.005)  # 0.58 + 0.21
     p7 = sampling_state(SEED_LOGITS, top_p=0.7)
     assert p7["kept"].tolist() == [True, True, False, False]
+    assert [round(p, 2) for p in p7["probs"].tolist()] == [0.73, 0.27, 0.0, 0.0]
     assert [round(c, 2) for c in p7["cumulative"].tolist()] == [0.58, 0.79, 0.92, 1.0]
     p95 = sampling_state(SEED_LOGITS, top_p=0.95)
     assert p95["kept"].all()
@@ -79,6 +80,15 @@ def test_sampling_state_top_k_top_p_greedy_match_the_seed():
     assert sampling_state(SEED_LOGITS, temperature=0)["greedy"]  # T = 0 means greedy
     off = sampling_state(SEED_LOGITS, top_k=0, top_p=1.0)  # the sliders' "off" positions
     assert off["top_k"] is None and off["top_p"] is None and off["kept"].all()
+
+
+def test_temperature_comes_before_the_nucleus():
+    """T reshapes the distribution first, so it changes which tokens top-p keeps."""
+    sharp = sampling_state(SEED_LOGITS, temperature=0.5, top_p=0.7)  # 0.83 alone passes 0.7
+    assert sharp["kept"].tolist() == [True, False, False, False]
+    flat = sampling_state(SEED_LOGITS, temperature=2.0, top_p=0.7)  # 0.41 + 0.25 + 0.19 >= 0.7
+    assert flat["kept"].tolist() == [True, True, True, False]
+    assert flat["kept_mass"] == pytest.approx(0.848, abs=0.002)
 
 
 def test_sampling_state_uses_the_package_sampling_functions(monkeypatch):
