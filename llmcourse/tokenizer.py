@@ -5,12 +5,27 @@
 >>> tok = CharTokenizer.from_text("hello")
 >>> tok.vocab_size, tok.encode("hell"), tok.decode([3, 2])
 (4, [1, 0, 2, 2], 'ol')
+
+``BPETokenizer`` (byte-level BPE, GPT-2 style, tiktoken-compatible ids) lives in
+:mod:`llmcourse.bpe`, the seed's hand-worked example in :mod:`llmcourse.tokenizer_walkthrough`;
+both are importable from here. :func:`load` opens a saved file of either kind:
+
+>>> bpe = BPETokenizer.train("low lower lowest lowly", vocab_size=260)
+>>> bpe.pieces("lowest")
+['low', 'e', 's', 't']
 """
 
 from __future__ import annotations
 
 import json
 from pathlib import Path
+
+from .bpe import ENDOFTEXT, BPETokenizer
+from .tokenizer_core import GPT2_PATTERN, split_chunks
+from .tokenizer_walkthrough import BPEWalkthrough, bpe_walkthrough, count_pairs, merge_pair
+
+__all__ = ["CharTokenizer", "BPETokenizer", "load", "bpe_walkthrough", "BPEWalkthrough", "count_pairs",
+           "merge_pair", "split_chunks", "GPT2_PATTERN", "ENDOFTEXT"]
 
 
 class CharTokenizer:
@@ -34,7 +49,7 @@ class CharTokenizer:
     def from_text(cls, text: str, unk: str | None = None) -> "CharTokenizer":
         """Build the vocabulary from every distinct character of ``text``, sorted by code point."""
         if not isinstance(text, str) or not text:
-            raise ValueError("CharTokenizer.from_text needs a non-empty string.")
+            raise ValueError(f"CharTokenizer.from_text needs a non-empty string, got {text!r:.60}.")
         return cls(sorted(set(text)), unk=unk)
 
     @property
@@ -68,12 +83,17 @@ class CharTokenizer:
         return "".join(out)
 
     def to_dict(self) -> dict:
-        return {"type": "char", "chars": self.chars, "unk": self.unk}
+        return {"type": "char", "version": 1, "chars": self.chars, "unk": self.unk}
 
     @classmethod
     def from_dict(cls, d: dict) -> "CharTokenizer":
-        if d.get("type") != "char":
-            raise ValueError(f"not a CharTokenizer description: type={d.get('type')!r}.")
+        kind = d.get("type", d.get("format")) if isinstance(d, dict) else type(d).__name__
+        if kind != "char":
+            raise ValueError(f"not a CharTokenizer description: expected type 'char', got {kind!r}. "
+                             f"Use llmcourse.tokenizer.load(path), which opens either kind.")
+        if d.get("version", 1) != 1:
+            raise ValueError(f"CharTokenizer file version {d.get('version')!r} is not supported (this "
+                             f"llmcourse reads version 1).")
         return cls(d["chars"], unk=d.get("unk"))
 
     def save(self, path) -> None:
@@ -85,3 +105,11 @@ class CharTokenizer:
 
     def __repr__(self) -> str:
         return f"CharTokenizer(vocab_size={self.vocab_size})"
+
+
+def load(path):
+    """Open a tokenizer saved by ``CharTokenizer.save`` or ``BPETokenizer.save``."""
+    d = json.loads(Path(path).read_text(encoding="utf-8"))
+    if isinstance(d, dict) and d.get("type") == "char":
+        return CharTokenizer.from_dict(d)
+    return BPETokenizer.from_dict(d)
