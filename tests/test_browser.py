@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from browser.lab import CHROMIUM_ARGS, find_chromium, running_lab
-from browser.make_notebook import write_notebook
+from browser.make_notebook import saved_explorer_outputs, write_notebook
 
 ROOT = Path(__file__).resolve().parents[1]
 ARTIFACTS = ROOT / "artifacts" / "browser"
@@ -50,6 +50,7 @@ def test_sampling_explorer_in_jupyterlab(tmp_path):
     root = tmp_path / "notebooks"
     root.mkdir()
     write_notebook(root / "explorer.ipynb")
+    write_notebook(root / "saved.ipynb", outputs=saved_explorer_outputs())
     start = time.monotonic()
     with running_lab(root, tmp_path) as (base, token), sync_playwright() as pw:
         browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
@@ -106,6 +107,17 @@ def test_sampling_explorer_in_jupyterlab(tmp_path):
             wait_for(page, IMAGE_CHANGED, "the plot did not change after 'sample N times'", arg=src_mid)
             assert "sampled 1000 times" in summary.inner_text()
             page.screenshot(path=str(ARTIFACTS / "sampling_explorer.png"))
+
+            # A saved notebook that JupyterLab does not trust (e.g. downloaded) cannot run
+            # widgets: the explorer's output must fall back to its static picture.
+            page.goto(f"{base}/lab/tree/saved.ipynb?token={token}", timeout=TIMEOUT_MS)
+            static = page.locator(".jp-OutputArea-output img")
+            static.first.wait_for(timeout=TIMEOUT_MS)
+            assert static.count() == 1 and static.get_attribute("src").startswith("data:image/png")
+            wait_for(page, "() => { const i = document.querySelector('.jp-OutputArea-output img');"
+                     " return i.complete && i.naturalWidth > 0; }", "the static PNG did not load")
+            assert "Error displaying widget" not in page.locator(".jp-OutputArea").first.inner_text()
+            page.screenshot(path=str(ARTIFACTS / "static_fallback.png"))
         except Exception:
             page.screenshot(path=str(ARTIFACTS / "failure.png"))
             log = (tmp_path / "jupyterlab.log").read_text()[-3000:]

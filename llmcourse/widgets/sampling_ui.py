@@ -186,7 +186,9 @@ def sampling_explorer(logits=None, labels=None, *, model=None, tokenizer=None, p
     """Lessons 1, 18 and 20: build a :class:`SamplingExplorer`, show it, and return it.
 
     In a notebook it appears as a live widget (with a static picture for viewers without
-    widgets); in a terminal the text table is printed. ``display=False`` only builds it.
+    widgets); in a terminal the text table is printed. ``display=False`` only builds it: use
+    that to set controls in code first (``ex.top_p.value = 0.7``) and then show ``ex``, so the
+    saved picture shows that state. An explorer appears at most once per cell.
     """
     ex = SamplingExplorer(logits, labels, model=model, tokenizer=tokenizer, prompt=prompt, top=top,
                           samples=samples, seed=seed)
