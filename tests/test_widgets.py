@@ -22,8 +22,9 @@ from llmcourse import sampling as S  # noqa: E402
 from llmcourse.model import GPT, GPTConfig  # noqa: E402
 from llmcourse.tokenizer import CharTokenizer  # noqa: E402
 from llmcourse.viz_common import GREY, ORANGE, new_figure  # noqa: E402
-from llmcourse.widgets import (SamplingExplorer, attention_explorer, attention_state, attention_view, draw_sampling,  # noqa: E402
-                               ipywidgets_major, sample_counts, sampling_explorer, sampling_state)
+from llmcourse.widgets import (SamplingExplorer, attention_explorer, attention_state,  # noqa: E402
+                               attention_view, draw_sampling, ipywidgets_major, sample_counts,
+                               sampling_explorer, sampling_state)
 
 SEED_LOGITS = [2.0, 1.0, 0.5, 0.0]
 SEED_LABELS = ["on", "the", "mat", "in"]
@@ -270,7 +271,8 @@ def test_attention_state_and_view(tiny):
     st = attention_state(model, tok, "ROMEO: But")
     T = len("ROMEO: But")
     assert st["maps"].shape == (2, 2, T, T) and st["tokens"][6] == "␣"
-    torch.testing.assert_close(st["maps"], model.attention_maps(torch.tensor([tok.encode("ROMEO: But")]))[:, 0])
+    direct = model.attention_maps(torch.tensor([tok.encode("ROMEO: But")]))  # (L, B=1, H, T, T)
+    torch.testing.assert_close(st["maps"], direct[:, 0])
     torch.testing.assert_close(st["maps"].sum(-1), torch.ones(2, 2, T))
     assert torch.all(st["maps"].triu(1) == 0)  # causal: nobody looks ahead
     v = attention_view(st, layer=1, head=1, query=4, k=3)

@@ -18,7 +18,8 @@ T=1.00, top-k off, top-p 0.70: kept 2 of 4 tokens, kept mass 0.792, entropy 0.58
 """
 
 from ._base import Explorer, ipywidgets_major
-from .attention_ui import AttentionExplorer, attention_explorer, attention_state, attention_view, render_attention
+from .attention_ui import (AttentionExplorer, attention_explorer, attention_state, attention_view,
+                           render_attention)
 from .sampler import draw_sampling, format_sampling, render_sampling, sample_counts, sampling_state
 from .sampling_ui import SamplingExplorer, sampling_explorer
 

@@ -120,7 +120,8 @@ class AttentionExplorer(Explorer):
             self.error = None
             if self.prompt.value != self._prompt_of_state:
                 try:
-                    self.state = attention_state(self.model, self.tokenizer, self.prompt.value, self.max_tokens)
+                    self.state = attention_state(self.model, self.tokenizer, self.prompt.value,
+                                                 self.max_tokens)
                 except (KeyError, ValueError, IndexError, TypeError) as e:
                     self.error = str(e.args[0]) if isinstance(e, KeyError) and e.args else str(e)
                     self.info.value = error_html(self.error)

@@ -161,7 +161,8 @@ def format_sampling(state: dict, labels, freqs=None, top: int = 10) -> str:
     """The text twin of :func:`draw_sampling` (for terminals and static notebook views)."""
     order = state["order"][:top].tolist()
     w = max([5] + [len(token_label(str(labels[i]))) for i in order])
-    head = f"{'token':<{w}}  {'before':>7}  {'kept':>4}  {'p':>6}" + ("  sampled" if freqs is not None else "")
+    head = f"{'token':<{w}}  {'before':>7}  {'kept':>4}  {'p':>6}"
+    head += "  sampled" if freqs is not None else ""
     lines = [head]
     for i in order:
         line = (f"{token_label(str(labels[i])):<{w}}  {float(state['nucleus_input'][i]):7.3f}  "

@@ -166,8 +166,9 @@ class SamplingExplorer(Explorer):
             self.generated.value = error_html(_message(e))
             return ""
         self.generated_text = text[len(prompt):] if text.startswith(prompt) else text
-        self.generated.value = (f"<pre style='margin:0;white-space:pre-wrap'><span style='color:#666'>"
-                                f"{html.escape(prompt)}</span><b>{html.escape(self.generated_text)}</b></pre>")
+        self.generated.value = (f"<pre style='margin:0;white-space:pre-wrap'>"
+                                f"<span style='color:#666'>{html.escape(prompt)}</span>"
+                                f"<b>{html.escape(self.generated_text)}</b></pre>")
         return self.generated_text
 
     def text(self) -> str:
