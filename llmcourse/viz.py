@@ -31,20 +31,28 @@ __all__ = ["heatmap", "attention_heatmap", "positional_heatmap", "pca_2d", "embe
            "new_figure", "figure_to_png"]
 
 
-def _set_ticks(ax, axis: str, labels, max_labels: int = 40) -> None:
-    """Label every position when there are few, otherwise a readable subset."""
+def _set_ticks(ax, axis: str, labels) -> None:
+    """Label every position when the labels fit (font 6-9 pt), otherwise every 2nd, 3rd, ... one;
+    long x labels are turned upright."""
     n = len(labels)
-    step = 1 if n <= max_labels else int(np.ceil(n / 20))
+    if n == 0:
+        return
+    w, h = ax.figure.get_size_inches()
+    box = ax.get_position()
+    room = 72 * (box.width * w if axis == "x" else box.height * h) / n  # points per position
+    fontsize = float(np.clip(room * 0.85, 6, 9))
+    text = [token_label(str(lab)) for lab in labels]  # spaces and newlines made visible
+    longest = max(len(t) for t in text)
+    rotate = axis == "x" and longest > 2 and longest * fontsize * 0.65 > room
+    need = fontsize * 1.15 if axis == "y" or rotate else longest * fontsize * 0.7
+    step = max(1, int(np.ceil(need / room)))
     pos = list(range(0, n, step))
-    text = [token_label(str(labels[i])) for i in pos]  # spaces and newlines made visible
     if axis == "x":
         ax.set_xticks(pos)
-        longest = max((len(t) for t in text), default=0)
-        rotate = longest * len(pos) > 48 or (longest > 3 and len(pos) > 6)
-        ax.set_xticklabels(text, rotation=90 if rotate else 0, fontsize=8 if n > 16 else 9)
+        ax.set_xticklabels([text[i] for i in pos], rotation=90 if rotate else 0, fontsize=fontsize)
     else:
         ax.set_yticks(pos)
-        ax.set_yticklabels(text, fontsize=8 if n > 16 else 9)
+        ax.set_yticklabels([text[i] for i in pos], fontsize=fontsize)
 
 
 def heatmap(matrix, row_labels=None, col_labels=None, ax=None, title: str | None = None,
@@ -269,7 +277,7 @@ def probability_bars(probs, labels=None, ax=None, kept=None, top: int | None = N
     if annotate:
         for xi, i in zip(x, order):
             ax.text(xi + offset, p[i] + 0.01, f"{p[i]:.2f}", ha="center", va="bottom", fontsize=8)
-    _set_ticks(ax, "x", [token_label(labels[i]) for i in order], max_labels=60)
+    _set_ticks(ax, "x", [token_label(labels[i]) for i in order])
     ax.set_ylabel(ylabel)
     ax.set_ylim(0, max(1.0, float(p.max()) * 1.1) if annotate else None)
     ax.set_xlim(-0.6, len(order) - 0.4)

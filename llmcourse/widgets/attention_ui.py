@@ -60,7 +60,8 @@ def attention_view(state: dict, layer: int, head, query: int, k: int = 5) -> dic
 
 def render_attention(view: dict, tokens) -> bytes:
     """The explorer's picture: the heatmap (query row outlined) and the query's top keys."""
-    fig = new_figure(8.0, 3.8, dpi=WIDGET_DPI)
+    T = len(tokens)
+    fig = new_figure(8.0, 3.8 if T <= 32 else min(3.8 + 0.1 * (T - 32), 6.0), dpi=WIDGET_DPI)
     ax_map, ax_top = fig.subplots(1, 2, width_ratios=[2.3, 1])
     head = "mean of heads" if view["head"] == "mean" else f"head {view['head']}"
     attention_heatmap(view["weights"], tokens, ax=ax_map, query=view["query"],
