@@ -90,7 +90,9 @@ def loss_series(history) -> dict[str, tuple[np.ndarray, np.ndarray]]:
                     add(_loss_name(str(key)), step, value)
             else:
                 add("train", i, item)
-    return {k: (np.asarray(s), np.asarray(v)) for k, (s, v) in points.items()}
+    rank = {"loss": 0, "train": 1, "val": 2, "test": 3}
+    names = sorted(points, key=lambda k: (rank.get(k, 9), k))  # a stable order of the legend
+    return {k: (np.asarray(points[k][0]), np.asarray(points[k][1])) for k in names}
 
 
 def _ema(values: np.ndarray, alpha: float) -> np.ndarray:

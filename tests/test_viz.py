@@ -233,3 +233,16 @@ def test_live_loss_plot_prints_in_a_terminal(capsys):
         live([1, 2])
     with pytest.raises(ValueError, match="mode must be"):
         LiveLossPlot(mode="gui")
+
+
+def test_live_loss_plot_takes_the_trainers_records():
+    train = pytest.importorskip("llmcourse.train", reason="llmcourse.train not built yet")
+    live = LiveLossPlot(mode="silent")
+    result = train.Trainer("tiny", max_iters=20, eval_interval=10, progress=False, log=None,
+                           callbacks=[live.update]).train()
+    series = loss_series(live.history)
+    assert list(series) == ["loss", "train", "val"]  # batch loss, evaluations on both splits
+    assert series["val"][0].tolist() == [0.0, 10.0, 20.0]
+    assert series["val"][1].tolist() == [r["val_loss"] for r in result.history if "val_loss" in r]
+    ax = viz.loss_curve(result.history)  # the result's history plots the same way
+    assert [line.get_label() for line in ax.get_lines()] == ["loss", "train", "val"]
