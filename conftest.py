@@ -12,3 +12,7 @@ os.environ.setdefault("LLMCOURSE_FAST", "1")
 os.environ.setdefault("MPLBACKEND", "Agg")
 # Keep the test suite's exercise-progress file out of the user's home folder.
 os.environ.setdefault("LLMCOURSE_PROGRESS_FILE", os.path.join(os.path.dirname(__file__), ".pytest_cache", "progress.json"))
+# Strict grading: a failing check raises, so a solutions notebook that regresses fails its nbval
+# test; "not implemented yet" never raises, so the generated exercises notebooks still run, and
+# their final summary() cell asserts they score zero (see llmcourse/grading/AUTHORING.md).
+os.environ.setdefault("LLMCOURSE_STRICT", "1")

@@ -1,0 +1,107 @@
+"""The course table: twenty lessons, their file names, and the repository URL, in one place.
+
+Tools (notebook stamping, exercise generation), tests, the README and the grader all read this
+module, so renaming a lesson or moving the repository is a one-line change here.
+
+>>> lesson(10).title
+'Causal Masking'
+>>> lesson("10").notebook
+'notebooks/10_causal_masking.ipynb'
+>>> lesson(10).exercises
+'exercises/10_causal_masking_exercises.ipynb'
+>>> colab_url("notebooks/10_causal_masking.ipynb")
+'https://colab.research.google.com/github/llmcourse/llmcourse/blob/main/notebooks/10_causal_masking.ipynb'
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+#: Where the course lives. Not decided yet: change it here and run ``tools/stamp_notebooks.py``.
+REPO_URL = "https://github.com/llmcourse/llmcourse"
+#: The branch Colab badges open.
+BRANCH = "main"
+#: How many lessons the course has (titles say "Lesson N of 20").
+N_LESSONS = 20
+
+
+@dataclass(frozen=True)
+class Lesson:
+    """One lesson: its number (1-20), slug (``"causal_masking"``) and title (the seed's)."""
+
+    number: int
+    slug: str
+    title: str
+
+    @property
+    def id(self) -> str:
+        """Two-digit lesson id used in exercise ids: ``"07"`` for lesson 7."""
+        return f"{self.number:02d}"
+
+    @property
+    def stem(self) -> str:
+        """File stem shared by the lesson's notebooks: ``"10_causal_masking"``."""
+        return f"{self.id}_{self.slug}"
+
+    @property
+    def notebook(self) -> str:
+        return f"notebooks/{self.stem}.ipynb"
+
+    @property
+    def exercises(self) -> str:
+        return f"exercises/{self.stem}_exercises.ipynb"
+
+    @property
+    def solutions(self) -> str:
+        return f"solutions/{self.stem}_exercises.ipynb"
+
+
+LESSONS: tuple[Lesson, ...] = tuple(Lesson(n, slug, title) for n, slug, title in [
+    (1, "introduction", "Introduction to Large Language Models"),
+    (2, "tokenization", "Tokenization Basics"),
+    (3, "token_embeddings", "Token Embeddings"),
+    (4, "position_embeddings", "Position Embeddings"),
+    (5, "input_embedding", "The Combined Input Embedding"),
+    (6, "layer_norm", "Layer Normalization"),
+    (7, "self_attention", "Self-Attention Part 1"),
+    (8, "multi_head_attention", "Self-Attention Part 2 (Multi-Head)"),
+    (9, "query_key_value", "Query, Key, Value"),
+    (10, "causal_masking", "Causal Masking"),
+    (11, "attention_softmax", "Attention Scores and Softmax"),
+    (12, "projection", "Projection Layer"),
+    (13, "feed_forward", "Feed-Forward Networks"),
+    (14, "residual_connections", "Residual Connections"),
+    (15, "transformer_block", "Complete Transformer Block"),
+    (16, "stacking_layers", "Stacking Layers"),
+    (17, "output_layer", "Output Layer"),
+    (18, "output_softmax", "Output Softmax"),
+    (19, "scaling", "Scaling LLMs: From nano-GPT to GPT-3"),
+    (20, "complete_pipeline", "Complete Pipeline"),
+])
+assert len(LESSONS) == N_LESSONS
+
+
+def lesson(key: int | str) -> Lesson:
+    """Look a lesson up by number (``10``), id (``"10"``), stem or any file name that starts
+    with its ``NN_`` prefix (``"exercises/10_causal_masking_exercises.ipynb"``)."""
+    if isinstance(key, str):
+        m = re.match(r"(\d{1,2})(?:_|$|\.)", key.rsplit("/", 1)[-1])
+        if not m:
+            raise KeyError(f"cannot tell the lesson from {key!r}: expected a number like 10 or '10' "
+                           f"or a file name starting with 'NN_'.")
+        key = int(m.group(1))
+    if isinstance(key, bool) or not isinstance(key, int) or not 1 <= key <= N_LESSONS:
+        raise KeyError(f"there is no lesson {key!r}: lessons are numbered 1 to {N_LESSONS}.")
+    return LESSONS[key - 1]
+
+
+def colab_url(path: str) -> str:
+    """The "Open in Colab" address of a notebook given its path inside the repository."""
+    owner_repo = REPO_URL.rstrip("/").split("github.com/", 1)[-1]
+    return f"https://colab.research.google.com/github/{owner_repo}/blob/{BRANCH}/{path}"
+
+
+def pip_install_spec() -> str:
+    """What the Colab setup cell passes to ``%pip install``: the package from the repository."""
+    return f"llmcourse @ git+{REPO_URL}@{BRANCH}"

@@ -1,0 +1,52 @@
+"""Graders must be able to fail: every planted bug (a Mistake with a buggy copy of the reference)
+of every registered exercise is rejected, and the learner sees that mistake's hint. The reference
+itself must get full marks. New lesson modules are picked up automatically."""
+
+from __future__ import annotations
+
+import pytest
+
+from llmcourse.grading import FAILED, PASSED, all_exercises, check
+
+SEEDS = (0, 1, 2)  # hidden cases are random: a planted bug must be caught on every draw
+EXERCISES = all_exercises()
+PLANTED = [(ex, m) for ex in EXERCISES for m in ex.mistakes if m.planted]
+
+
+@pytest.fixture(autouse=True)
+def _env(monkeypatch):
+    monkeypatch.setenv("LLMCOURSE_STRICT", "0")
+    monkeypatch.setenv("LLMCOURSE_PROGRESS_FILE", "off")
+
+
+@pytest.mark.parametrize("ex", EXERCISES, ids=lambda e: e.id)
+def test_reference_gets_full_marks(ex):
+    for seed in SEEDS:
+        r = check(ex.id, ex.reference, seed=seed, quiet=True, record=False)
+        assert (r.status, r.points) == (PASSED, ex.points), r.message
+
+
+@pytest.mark.parametrize("ex", EXERCISES, ids=lambda e: e.id)
+def test_every_exercise_has_planted_bugs_cases_and_hints(ex):
+    assert any(m.planted for m in ex.mistakes), f"{ex.id}: add at least one Mistake(name, buggy_fn, hint=...)"
+    assert all(m.hint for m in ex.mistakes), f"{ex.id}: every mistake needs a hint"
+    assert ex.visible, f"{ex.id}: give at least one visible case (the lesson's example)"
+    assert ex.hidden is not None, f"{ex.id}: give hidden cases drawn from fresh random inputs"
+
+
+@pytest.mark.parametrize("ex, mistake", PLANTED, ids=[f"{e.id}-{m.name}" for e, m in PLANTED])
+def test_planted_bug_is_rejected_with_its_hint(ex, mistake):
+    for seed in SEEDS:
+        r = check(ex.id, mistake.fn, seed=seed, quiet=True, record=False)
+        assert r.status == FAILED and r.points == 0, f"planted bug {mistake.name!r} passed {ex.id} (seed {seed})"
+        assert r.mistake == mistake.name, (
+            f"{ex.id}: planted bug {mistake.name!r} was rejected, but the learner would see the hint for "
+            f"{r.mistake!r}; add a case where the two differ, or order the mistakes")
+        assert mistake.hint in r.message
+
+
+def test_all_planted_bugs_caught(capsys):
+    caught = sum(check(ex.id, m.fn, seed=0, quiet=True, record=False).status == FAILED for ex, m in PLANTED)
+    with capsys.disabled():
+        print(f"\nplanted bugs: {len(PLANTED)} in {len(EXERCISES)} exercises, caught: {caught}")
+    assert PLANTED and caught == len(PLANTED)

@@ -1,0 +1,247 @@
+"""Maintainer tools: exercise generation, stamping, hygiene, execution, nbgrader export."""
+
+from __future__ import annotations
+
+import base64
+import doctest
+import io
+import json
+
+import nbformat
+import pytest
+from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook, new_output
+
+from llmcourse import course
+from tools import check_structure, execute_notebooks, export_nbgrader, make_exercises, nbutil, stamp_notebooks
+from tools.make_exercises import MarkerError, stub_markdown, stub_source
+
+LES = course.lesson(10)
+
+SOLUTION_CELL = '''import torch
+
+
+def causal_mask(T):
+    """Docstring stays."""
+    # BEGIN SOLUTION
+    ones = torch.ones(T, T, dtype=torch.bool)
+    return torch.tril(ones)
+    # END SOLUTION
+
+
+class Thing:
+    def method(self):
+        ### BEGIN SOLUTION
+        return 1
+        ### END SOLUTION'''
+
+
+# --- stubs --------------------------------------------------------------------------------------
+def test_stub_keeps_signature_docstring_and_indentation():
+    out = stub_source(SOLUTION_CELL)
+    assert 'def causal_mask(T):\n    """Docstring stays."""\n    # YOUR CODE HERE\n    raise NotImplementedError(' in out
+    assert "        # YOUR CODE HERE\n        raise NotImplementedError(" in out  # method: deeper indent
+    assert "tril" not in out and "return 1" not in out and "SOLUTION" not in out
+    compile(out, "stub", "exec")
+    ns = {}
+    exec(out, ns)
+    with pytest.raises(NotImplementedError):
+        ns["causal_mask"](3)
+
+
+@pytest.mark.parametrize("src, problem", [
+    ("# BEGIN SOLUTION\nx = 1\n# END SOLUTION", "inside a function"),
+    ("def f():\n    # BEGIN SOLUTION\n    return 1", "without END"),
+    ("def f():\n    return 1\n    # END SOLUTION", "without BEGIN"),
+    ("def f():\n    # BEGIN SOLUTION\n    # BEGIN SOLUTION\n    return 1\n    # END SOLUTION", "inside another"),
+])
+def test_stub_refuses_broken_markers(src, problem):
+    with pytest.raises(MarkerError, match=problem):
+        stub_source(src, "nb, cell 3")
+
+
+def test_markdown_regions():
+    src = "Why?\n\n<!-- BEGIN SOLUTION -->\nBecause.\n<!-- END SOLUTION -->\nEnd."
+    assert stub_markdown(src) == "Why?\n\n*Write your answer here.*\nEnd."
+
+
+# --- a synthetic solutions notebook -----------------------------------------------------------
+def solutions_notebook(tmp_path):
+    nb = new_notebook(cells=[
+        new_markdown_cell("## Exercise 10.1"),
+        new_code_cell(SOLUTION_CELL),
+        new_code_cell('check("10.1", causal_mask)', execution_count=3,
+                      outputs=[new_output("stream", name="stdout", text="✅ passed\n")]),
+        new_code_cell("# NBVAL_CHECK_OUTPUT\nprint(1)", metadata={"tags": ["nbval-check-output", "keep"]}),
+        new_code_cell('summary("10")'),
+    ])
+    nb.metadata["colab"] = {"provenance": []}
+    nb.cells[1].metadata["colab"] = {"base_uri": "x"}
+    path = tmp_path / "solutions" / LES.solutions.split("/")[1]
+    stamp_notebooks.stamp(nb, "solutions", LES)
+    nbutil.write(nb, path)
+    return path
+
+
+def test_make_exercises(tmp_path):
+    sol = solutions_notebook(tmp_path)
+    target, ex = make_exercises.exercises_for(sol)
+    assert target == tmp_path / "exercises" / sol.name
+    src = nbutil.read(sol)
+    assert [c["id"] for c in ex.cells] == [c["id"] for c in src.cells]  # ids kept
+    code = [c for c in ex.cells if c.cell_type == "code"]
+    assert all(c.outputs == [] and c.execution_count is None for c in code)
+    assert "raise NotImplementedError" in code[1].source and "tril" not in code[1].source
+    assert "NBVAL_CHECK_OUTPUT" not in code[3].source and code[3].metadata["tags"] == ["keep"]
+    assert ex.cells[0].source.startswith("# Exercises — Lesson 10 of 20: Causal Masking")
+    assert course.colab_url(LES.exercises) in ex.cells[0].source
+    assert "colab" not in ex.metadata and "colab" not in ex.cells[2].metadata
+    # --check: missing file, then in sync, then drift
+    assert make_exercises.main([str(sol), "--check"]) == 1
+    assert make_exercises.main([str(sol)]) == 0 and target.exists()
+    assert make_exercises.main([str(sol), "--check"]) == 0
+    target.write_text(target.read_text().replace("YOUR CODE HERE", "your code here"))
+    assert make_exercises.main([str(sol), "--check"]) == 1
+
+
+# --- stamping ---------------------------------------------------------------------------------
+def test_stamp_inserts_and_is_idempotent(tmp_path, monkeypatch):
+    nb = new_notebook(cells=[new_markdown_cell("## Intro"), new_code_cell("x = 1")])
+    stamp_notebooks.stamp(nb, "lesson", LES)
+    kinds = [(c.cell_type, c.metadata.get("tags")) for c in nb.cells]
+    assert kinds[0] == ("markdown", ["llmcourse-header"]) and kinds[1] == ("code", ["llmcourse-setup"])
+    assert kinds[-1] == ("markdown", ["llmcourse-footer"]) and len(nb.cells) == 5
+    head = nb.cells[0].source
+    assert head.startswith("# Lesson 10 of 20 — Causal Masking")
+    assert "09_query_key_value.ipynb" in head and "11_attention_softmax.ipynb" in head
+    assert "../exercises/10_causal_masking_exercises.ipynb" in head
+    first = nbutil.dumps(nb)
+    assert nbutil.dumps(stamp_notebooks.stamp(nb, "lesson", LES)) == first
+    # the repository URL lives in one constant: badge and install line follow it
+    monkeypatch.setattr(course, "REPO_URL", "https://github.com/someone/else")
+    stamp_notebooks.stamp(nb, "lesson", LES)
+    assert "github/someone/else/blob/main/notebooks/10_causal_masking.ipynb" in nb.cells[0].source
+    assert "git+https://github.com/someone/else@main" in nb.cells[1].source
+    assert nbutil.dumps(nb) != first and len(nb.cells) == 5
+
+
+def test_stamp_first_and_last_lessons_have_one_neighbour():
+    first = nbutil.header_source("lesson", course.lesson(1))
+    last = nbutil.header_source("lesson", course.lesson(20))
+    assert "←" not in first and "02_tokenization.ipynb" in first
+    assert "→" not in last and "19_scaling.ipynb" in last
+
+
+def test_stamp_check_mode(tmp_path):
+    path = tmp_path / "notebooks" / "10_causal_masking.ipynb"
+    nbutil.write(new_notebook(cells=[new_code_cell("x = 1")]), path)
+    assert stamp_notebooks.main([str(path), "--check"]) == 1
+    assert stamp_notebooks.main([str(path)]) == 0
+    assert stamp_notebooks.main([str(path), "--check"]) == 0
+
+
+def test_setup_cell_runs_outside_colab():
+    src = nbutil.setup_source("exercises")
+    assert src.count("%pip install") == 1 and 'if "google.colab" in sys.modules:' in src
+    lines = [line for line in src.splitlines() if "%pip" not in line and "google.colab" not in line]
+    ns = {}
+    exec("\n".join(lines), ns)  # the non-Colab part: setup() and the grading imports
+    assert "check" in ns and "device" in ns
+
+
+# --- hygiene ----------------------------------------------------------------------------------
+def _png(width, height):
+    from PIL import Image
+
+    buf = io.BytesIO()
+    Image.new("RGB", (width, height), "white").save(buf, format="PNG")
+    return base64.b64encode(buf.getvalue()).decode()
+
+
+def test_clean_strips_metadata_keeps_ids_numbers_counts_and_shrinks_figures():
+    nb = new_notebook(cells=[new_markdown_cell("# t"), new_code_cell("a"), new_code_cell("b")])
+    nb.metadata.update(colab={"x": 1}, vscode={"y": 2}, widgets={"state": {}})
+    nb.cells[1].metadata.update(collapsed=True, scrolled=True, tags=["keep"], ExecuteTime={})
+    nb.cells[1].execution_count = 7
+    nb.cells[2].execution_count = 9
+    nb.cells[2].outputs = [new_output("display_data", data={"image/png": _png(2400, 600), "text/plain": "<Figure>"},
+                                      metadata={"needs_background": "light"})]
+    del nb.cells[0]["id"]
+    nb.cells[2]["id"] = nb.cells[1]["id"]  # duplicate id
+    nbutil.clean(nb, "x.ipynb")
+    assert set(nb.metadata) == {"kernelspec", "language_info"}
+    assert nb.cells[1].metadata == {"tags": ["keep"]}
+    assert [c.get("execution_count") for c in nb.cells[1:]] == [1, 2]
+    ids = [c["id"] for c in nb.cells]
+    assert len(set(ids)) == 3
+    assert nbutil.clean(nbformat.from_dict(json.loads(nbutil.dumps(nb))), "x.ipynb")["cells"][0]["id"] == ids[0]
+    from PIL import Image
+
+    img = Image.open(io.BytesIO(base64.b64decode(nb.cells[2].outputs[0]["data"]["image/png"])))
+    assert img.size == (1000, 250) and nb.cells[2].outputs[0]["metadata"] == {}
+    nbutil.clean(nb, "x.ipynb", keep_outputs=False)
+    assert all(c.get("outputs", []) == [] and c.get("execution_count") is None for c in nb.cells)
+
+
+@pytest.mark.slow
+def test_execute_notebook_in_a_fresh_kernel(tmp_path):
+    path = tmp_path / "notebooks" / "10_causal_masking.ipynb"
+    nb = new_notebook(cells=[
+        new_code_cell("import matplotlib.pyplot as plt\nplt.plot([1, 2, 3]); plt.show()"),
+        new_code_cell("import os\nprint(os.environ['LLMCOURSE_FAST'], os.getcwd())"),
+    ])
+    stamp_notebooks.stamp(nb, "lesson", LES)
+    nb.cells[1].metadata["colab"] = {"junk": 1}
+    nbutil.write(nb, path)
+    assert execute_notebooks.main([str(path), "--fast"]) == 0
+    out = nbutil.read(path)
+    code = [c for c in out.cells if c.cell_type == "code"]
+    assert [c.execution_count for c in code] == [1, 2, 3]
+    assert "llmcourse ready" in code[0].outputs[0]["text"]
+    pngs = [o["data"]["image/png"] for o in code[1].outputs if "image/png" in o.get("data", {})]
+    from PIL import Image
+
+    width = Image.open(io.BytesIO(base64.b64decode(pngs[0]))).width
+    assert width <= 600  # setup() draws at dpi 80: a 6-inch figure is about 480 px
+    assert code[2].outputs[0]["text"].split() == ["1", str(path.parent)]
+    assert out.cells[1].metadata == {"tags": ["llmcourse-setup"]}
+
+
+# --- nbgrader export --------------------------------------------------------------------------
+def test_export_nbgrader_structure(tmp_path):
+    sol = solutions_notebook(tmp_path)
+    nb = nbutil.read(sol)
+    nb.cells.insert(2, new_markdown_cell("Explain.\n<!-- BEGIN SOLUTION -->\nBecause.\n<!-- END SOLUTION -->"))
+    out = export_nbgrader.export(nb, sol.name)
+    meta = [c.metadata.get("nbgrader") for c in out.cells]
+    answers = [c for c in out.cells if c.metadata.get("nbgrader", {}).get("solution")]
+    tests = [c for c in out.cells if c.metadata.get("nbgrader", {}).get("grade") and c.cell_type == "code"]
+    assert len(answers) == 2 and len(tests) == 1
+    code_answer = next(c for c in answers if c.cell_type == "code")
+    assert code_answer.source.count("### BEGIN SOLUTION") == 2 and code_answer.source.count("### END SOLUTION") == 2
+    assert "    ### BEGIN SOLUTION\n    ones = torch.ones" in code_answer.source  # solution kept, indented
+    assert code_answer.metadata["nbgrader"] == {"grade": False, "grade_id": f"answer-{code_answer['id']}",
+                                                "locked": False, "schema_version": 3, "solution": True,
+                                                "task": False}
+    t = tests[0]
+    assert t.source.startswith("assert check('10.1', causal_mask, record=False).passed")
+    assert t.metadata["nbgrader"]["points"] == 1 and t.metadata["nbgrader"]["locked"] is True
+    ids = [m["grade_id"] for m in meta if m]
+    assert len(ids) == len(set(ids))
+    assert all(c.outputs == [] for c in out.cells if c.cell_type == "code")
+    md = next(c for c in answers if c.cell_type == "markdown")
+    assert md.metadata["nbgrader"]["grade"] is True and md.metadata["nbgrader"]["points"] == 1
+    target_dir = tmp_path / "source"
+    assert export_nbgrader.main([str(sol), "--out", str(target_dir)]) == 0
+    assert (target_dir / LES.stem / sol.name).exists()
+
+
+def test_export_refuses_solution_and_check_in_one_cell():
+    nb = new_notebook(cells=[new_code_cell("def f():\n    # BEGIN SOLUTION\n    pass\n    # END SOLUTION\ncheck('10.1', f)")])
+    with pytest.raises(ValueError, match="separate cells"):
+        export_nbgrader.export(nb)
+
+
+def test_tool_doctests():
+    failed, attempted = doctest.testmod(make_exercises)
+    assert attempted > 0 and failed == 0
+    assert check_structure.lesson_problems  # imported without error

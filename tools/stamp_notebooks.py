@@ -1,0 +1,92 @@
+"""Stamp the course's shared cells into notebooks: the header (title, Colab badge, previous/next
+and exercise links), the setup cell (first code cell), and a footer with the same links.
+
+The repository URL comes from ``llmcourse.course.REPO_URL``: change it there, run this tool, and
+every badge and install line follows. Stamped cells carry the tags ``llmcourse-header``,
+``llmcourse-setup`` and ``llmcourse-footer``; the tool rewrites those cells and never touches
+others. Running it twice changes nothing.
+
+    python tools/stamp_notebooks.py                 # every notebook in notebooks/, exercises/, solutions/
+    python tools/stamp_notebooks.py notebooks/10_causal_masking.ipynb
+    python tools/stamp_notebooks.py --check         # exit 1 if a notebook is not stamped
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+if __package__ in (None, ""):
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+import nbformat  # noqa: E402
+
+from tools.nbutil import (FOOTER_TAG, HEADER_TAG, REPO, SETUP_TAG, find_tagged, footer_source,  # noqa: E402
+                          header_source, kind_of, read, setup_source, write)
+
+
+def _set(nb, tag: str, cell_type: str, source: str, index: int) -> None:
+    """Update the cell tagged ``tag`` (its id kept), or insert a new one at ``index``."""
+    i = find_tagged(nb, tag)
+    if i is not None and nb.cells[i].cell_type == cell_type:
+        nb.cells[i].source = source
+        return
+    if i is not None:  # same tag on a cell of the wrong type: replace it
+        nb.cells.pop(i)
+    new = (nbformat.v4.new_markdown_cell if cell_type == "markdown" else nbformat.v4.new_code_cell)(source)
+    new.metadata["tags"] = [tag]
+    new["id"] = tag.replace("llmcourse-", "")
+    if any(c.get("id") == new["id"] for c in nb.cells):
+        del new["id"]  # clean() gives it a fresh, stable id
+    nb.cells.insert(min(index, len(nb.cells)), new)
+
+
+def stamp(nb, kind: str, les) -> nbformat.NotebookNode:
+    """Stamp header, setup and footer into ``nb`` (in place) for a ``kind`` notebook of ``les``."""
+    from tools.nbutil import clean
+
+    _set(nb, HEADER_TAG, "markdown", header_source(kind, les), 0)
+    if find_tagged(nb, HEADER_TAG) != 0:  # the header is always the first cell
+        nb.cells.insert(0, nb.cells.pop(find_tagged(nb, HEADER_TAG)))
+    _set(nb, SETUP_TAG, "code", setup_source(kind), 1)  # new: right after the header
+    i = find_tagged(nb, SETUP_TAG)
+    first_code = next(j for j, c in enumerate(nb.cells) if c.cell_type == "code")
+    if i != first_code:  # the setup cell is always the first code cell
+        nb.cells.insert(1, nb.cells.pop(i))
+    _set(nb, FOOTER_TAG, "markdown", footer_source(kind, les), len(nb.cells))
+    j = find_tagged(nb, FOOTER_TAG)
+    if j != len(nb.cells) - 1:  # the footer is always the last cell
+        nb.cells.append(nb.cells.pop(j))
+    keep = any(c.cell_type == "code" and c.get("outputs") for c in nb.cells)
+    return clean(nb, Path(les.notebook).name, keep_outputs=keep)
+
+
+def course_notebooks() -> list[Path]:
+    return sorted(p for d in ("notebooks", "solutions", "exercises") for p in (REPO / d).glob("*.ipynb"))
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("paths", nargs="*", help="notebooks (default: all course notebooks)")
+    ap.add_argument("--check", action="store_true", help="only report notebooks that would change")
+    args = ap.parse_args(argv)
+    paths = [Path(p) for p in args.paths] or course_notebooks()
+    stale = []
+    for path in paths:
+        kind, les = kind_of(path)
+        nb = stamp(read(path), kind, les)
+        if args.check:
+            from tools.nbutil import dumps
+
+            if dumps(nb) != path.read_text(encoding="utf-8"):
+                stale.append(path)
+        elif write(nb, path):
+            print(f"stamped {path}")
+    for p in stale:
+        print(f"not stamped: {p} (run python tools/stamp_notebooks.py {p})")
+    return 1 if stale else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
