@@ -1,0 +1,102 @@
+"""The small GPT that ships inside the package, trained by the package's own CLI (lessons 1-20).
+
+Lessons 1, 3, 7-11 and 18 look inside a model that has really learned something, without
+training one first. ``load`` needs no network: the weights are package data.
+
+>>> model, tok = load("shakespeare-char")
+>>> model.training, tok.vocab_size, model.config.n_layer
+(False, 65, 4)
+>>> logits = model(torch.tensor([tok.encode("ROMEO")]))       # (1, 5, 65)
+>>> tok.decode([int(logits[0, -1].argmax())])                  # after "ROMEO" comes ":"
+':'
+
+How it was made (command, time, losses) is written next to it, in ``data/shakespeare-char.md``.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import torch
+
+from .checkpoint import checkpoint_file, load_checkpoint, save_checkpoint
+from .model import GPT, GPTConfig
+from .tokenizer import CharTokenizer
+
+DATA_DIR = Path(__file__).resolve().parent / "data"
+MODEL_FORMAT = "llmcourse-model"
+
+#: Shipped models: name -> file in ``llmcourse/data``.
+KNOWN = {"shakespeare-char": "shakespeare-char.pt"}
+
+
+def available() -> list[str]:
+    """Names :func:`load` accepts."""
+    return sorted(KNOWN)
+
+
+def path_of(name: str) -> Path:
+    if name not in KNOWN:
+        raise ValueError(f"unknown pretrained model {name!r}; known: {', '.join(available())}.")
+    return DATA_DIR / KNOWN[name]
+
+
+def export_model(path, model: GPT, tokenizer, dtype: torch.dtype = torch.float16, **meta) -> Path:
+    """Write a compact, inference-only file: weights (stored as ``dtype``), config, tokenizer and
+    ``meta`` (numbers and strings describing how it was trained). Loads with ``weights_only``."""
+    weights = {k: v.detach().to("cpu", dtype if v.is_floating_point() else v.dtype).contiguous()
+               for k, v in model.state_dict().items()}
+    if model.config.tie_weights:
+        weights.pop("lm_head.weight", None)  # the same matrix as the token embedding: store it once
+    state = {"format": MODEL_FORMAT, "version": 1, "model": weights,
+             "model_config": model.config.to_dict(), "tokenizer": tokenizer.to_dict(), "meta": dict(meta)}
+    return save_checkpoint(state, path)
+
+
+def model_from_state(state: dict, device="cpu") -> tuple[GPT, CharTokenizer]:
+    """Build ``(model, tokenizer)`` from a training checkpoint or an exported model dict."""
+    for key in ("model", "model_config", "tokenizer"):
+        if key not in state:
+            raise ValueError(f"not an llmcourse model checkpoint: the key {key!r} is missing.")
+    config = GPTConfig.from_dict(state["model_config"])
+    model = GPT(config)
+    weights = {k: v.float() if v.is_floating_point() else v for k, v in state["model"].items()}
+    if config.tie_weights and "lm_head.weight" not in weights:
+        weights["lm_head.weight"] = weights["embed.tok.weight"]
+    model.load_state_dict(weights)
+    tok = state["tokenizer"]
+    if tok.get("type") != "char":
+        raise ValueError(f"this loader knows character tokenizers only, the file has {tok.get('type')!r}.")
+    return model.to(device).eval(), CharTokenizer.from_dict(tok)
+
+
+def load_file(path, device="cpu") -> tuple[GPT, CharTokenizer]:
+    """``(model, tokenizer)`` from a file or run directory written by ``train`` or ``export_model``."""
+    return model_from_state(load_checkpoint(path, map_location="cpu"), device)
+
+
+def load(name: str = "shakespeare-char", device="cpu") -> tuple[GPT, CharTokenizer]:
+    """Lesson 1 onwards: the shipped model in eval mode (float32) and its ``CharTokenizer``."""
+    path = path_of(name)
+    if not path.is_file():
+        raise FileNotFoundError(f"the pretrained file {path} is missing from the installed package; "
+                                f"reinstall llmcourse.")
+    return load_file(path, device)
+
+
+def info(name: str = "shakespeare-char") -> dict:
+    """How a shipped model was trained: command, torch version, wall time, losses."""
+    return dict(load_checkpoint(path_of(name))["meta"])
+
+
+def resolve(spec: str) -> Path:
+    """A pretrained name or a path -> the checkpoint file (used by ``generate --checkpoint``)."""
+    if spec in KNOWN:
+        return path_of(spec)
+    target = checkpoint_file(spec)
+    if not target.is_file():
+        raise FileNotFoundError(
+            f"no checkpoint at {spec!r} (looked for {target}). Pass a run directory from "
+            f"'python -m llmcourse train --out DIR', a .pt file, or a shipped name: {', '.join(available())}."
+        )
+    return target

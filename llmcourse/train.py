@@ -1,0 +1,272 @@
+"""The training loop of lesson 20: AdamW, warmup + cosine, clipping, evaluation, checkpoints.
+
+From a notebook (a live plot is any function that takes the record dicts the loop emits)::
+
+    from llmcourse.train import Trainer
+    result = Trainer("shakespeare-char", max_time=60, callbacks=[plot.update]).train()
+
+From a terminal: ``python -m llmcourse train --preset shakespeare-char --out runs/shakespeare``
+(see :mod:`llmcourse.train_cli`). A tiny run, start to finish:
+
+>>> result = Trainer("tiny", max_iters=20, eval_interval=10, progress=False, log=None).train()
+>>> result.step, [r["step"] for r in result.history if "val_loss" in r]
+(20, [0, 10, 20])
+>>> result.history[-1]["val_loss"] < result.history[0]["val_loss"]     # it learned something
+True
+"""
+
+from __future__ import annotations
+
+import inspect
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+
+import torch
+
+from .checkpoint import FORMAT, load_checkpoint, rng_state, save_checkpoint, set_rng_state
+from .data import BatchSampler, encode_corpus, load_corpus, train_val_split
+from .distributed import (DistInfo, all_reduce_max, all_reduce_mean, device_for, setup_distributed)
+from .env import get_device, seed_everything
+from .model import GPT, GPTConfig
+from .tokenizer import CharTokenizer
+from .train_config import PRESETS, TrainConfig, get_preset, learning_rate_at, progress  # noqa: F401
+from .train_fast import compile_or_fallback, fast_kernels, maybe_compile
+
+
+def make_optimizer(model: torch.nn.Module, cfg: TrainConfig) -> torch.optim.AdamW:
+    """Lesson 20: AdamW with weight decay on matrices (linear weights, embeddings) only; biases
+    and norm gains are not decayed. Uses the fused implementation where PyTorch has one."""
+    params = [p for p in model.parameters() if p.requires_grad]
+    groups = [{"params": [p for p in params if p.dim() >= 2], "weight_decay": cfg.weight_decay},
+              {"params": [p for p in params if p.dim() < 2], "weight_decay": 0.0}]
+    kwargs = {"lr": cfg.learning_rate, "betas": (cfg.beta1, cfg.beta2)}
+    if "fused" in inspect.signature(torch.optim.AdamW).parameters:
+        try:
+            return torch.optim.AdamW(groups, fused=True, **kwargs)
+        except (RuntimeError, ValueError):  # older PyTorch: no fused AdamW on this device
+            pass
+    return torch.optim.AdamW(groups, **kwargs)
+
+
+@dataclass
+class TrainResult:
+    """What :meth:`Trainer.train` returns: the trained model (eval mode), its tokenizer, the
+    history of records, and where the checkpoint went (``None`` without ``out_dir``)."""
+
+    model: GPT
+    tokenizer: CharTokenizer
+    history: list = field(default_factory=list)
+    step: int = 0
+    elapsed: float = 0.0
+    checkpoint: str | None = None
+    interrupted: bool = False
+
+    def last(self, key: str):
+        """The latest value of ``key`` in the history (e.g. ``"val_loss"``), or ``None``."""
+        return next((r[key] for r in reversed(self.history) if key in r), None)
+
+
+class Trainer:
+    """Lesson 20: train a GPT on a text. ``config`` is a :class:`TrainConfig` or a preset name;
+    keyword ``overrides`` change single fields (``Trainer("tiny", max_iters=50)``).
+
+    ``callbacks`` are called with a record dict at every log step: ``step``, ``loss`` (this
+    step's batch), ``lr``, ``tokens_per_s``, ``elapsed``; at evaluation steps also ``train_loss``
+    and ``val_loss``. ``resume=True`` continues from ``out_dir``'s checkpoint.
+    """
+
+    def __init__(self, config: TrainConfig | str = "shakespeare-char", *, text: str | None = None,
+                 tokenizer=None, out_dir=None, resume: bool = False,
+                 callbacks: Sequence[Callable[[dict], object]] = (), progress: bool = True,
+                 log: Callable[[str], object] | None = print, **overrides):
+        cfg = get_preset(config, **overrides) if isinstance(config, str) else config.replace(**overrides)
+        ckpt = None
+        if resume:
+            if out_dir is None:
+                raise ValueError("resume=True needs out_dir, the directory of the run to continue.")
+            ckpt = load_checkpoint(out_dir)
+            if ckpt.get("format") != FORMAT:
+                raise ValueError(f"{out_dir} does not hold a training checkpoint (format {ckpt.get('format')!r}).")
+            budget = {k: v for k, v in overrides.items() if k in ("max_iters", "max_time", "device")}
+            cfg = TrainConfig.from_dict(ckpt["train_config"]).replace(**budget)
+            tokenizer = CharTokenizer.from_dict(ckpt["tokenizer"])
+        self.cfg, self.out_dir, self.callbacks = cfg, out_dir, list(callbacks)
+        self.show_progress, self._log = progress, log
+        self.dist: DistInfo = setup_distributed(get_device(cfg.device))
+        self.device = device_for(self.dist, get_device(cfg.device))
+        if text is None:
+            text = load_corpus(cfg.corpus)
+        self.tokenizer = tokenizer if tokenizer is not None else CharTokenizer.from_text(text)
+        train_ids, val_ids = train_val_split(encode_corpus(text, self.tokenizer), cfg.val_fraction)
+        seed_everything(cfg.seed)
+        self.model = GPT(cfg.model_config(self.tokenizer.vocab_size)).to(self.device)
+        self.optimizer = make_optimizer(self.model, cfg)
+        rank, world = self.dist.rank, self.dist.world_size
+        self.sampler = BatchSampler(train_ids, cfg.batch_size, cfg.block_size, cfg.seed, self.device, rank, world)
+        self.eval_batches = {}
+        for i, (split, ids) in enumerate((("train", train_ids), ("val", val_ids))):
+            s = BatchSampler(ids, cfg.batch_size, cfg.block_size, cfg.seed + 1 + i, self.device, rank, world)
+            self.eval_batches[split] = [s.next_batch() for _ in range(cfg.eval_iters)]
+        self.step, self.elapsed, self.history = 0, 0.0, []
+        if ckpt is not None:
+            self._restore(ckpt)
+
+    # ------------------------------------------------------------------ state
+    def state_dict(self) -> dict:
+        """Everything needed to continue exactly: a dict of tensors and plain values only."""
+        return {"format": FORMAT, "version": 1, "step": self.step, "elapsed": self.elapsed,
+                "model": self.model.state_dict(), "optimizer": self.optimizer.state_dict(),
+                "model_config": self.model.config.to_dict(), "train_config": self.cfg.to_dict(),
+                "tokenizer": self.tokenizer.to_dict(), "sampler": self.sampler.state_dict(),
+                "rng": rng_state(), "history": self.history, "torch_version": str(torch.__version__)}
+
+    def _restore(self, ckpt: dict) -> None:
+        if GPTConfig.from_dict(ckpt["model_config"]) != self.model.config:
+            raise ValueError("the checkpoint's model configuration differs from this run's.")
+        self.model.load_state_dict(ckpt["model"])
+        self.optimizer.load_state_dict(ckpt["optimizer"])
+        self.sampler.load_state_dict(ckpt["sampler"])
+        set_rng_state(ckpt["rng"])
+        self.step, self.elapsed, self.history = ckpt["step"], ckpt["elapsed"], list(ckpt["history"])
+
+    def save(self, path=None):
+        """Write the checkpoint atomically (only the main process writes). Returns its path."""
+        path = path if path is not None else self.out_dir
+        if path is None or not self.dist.is_main:
+            return None
+        return str(save_checkpoint(self.state_dict(), path))
+
+    # ------------------------------------------------------------------ evaluation
+    @torch.no_grad()
+    def evaluate(self) -> dict[str, float]:
+        """Mean loss on the same fixed ``eval_iters`` batches of each split (averaged over processes)."""
+        was_training = self.model.training
+        self.model.eval()
+        means = []
+        for split in ("train", "val"):
+            losses = [self.model(x, y)[1].item() for x, y in self.eval_batches[split]]
+            means.append(sum(losses) / len(losses))
+        self.model.train(was_training)
+        train_loss, val_loss = all_reduce_mean(means, self.dist, self.device)
+        return {"train_loss": train_loss, "val_loss": val_loss}
+
+    # ------------------------------------------------------------------ the loop
+    def _emit(self, record: dict, bar=None) -> None:
+        self.history.append(record)
+        for cb in self.callbacks if self.dist.is_main else ():
+            cb(dict(record))
+        if "val_loss" in record and self._log is not None and self.dist.is_main:
+            tps = self.last("tokens_per_s")
+            speed = f"{tps / 1e3:.1f}k tok/s" if tps == tps else "- tok/s"
+            line = (f"step {record['step']:>6}: train {record['train_loss']:.4f}, val {record['val_loss']:.4f}, "
+                    f"lr {record['lr']:.2e}, {speed}, "
+                    f"{record['elapsed']:.1f} s")
+            bar.write(line) if bar is not None else self._log(line)
+
+    def train(self) -> TrainResult:
+        """Run until the budget is used up (or Ctrl-C / kernel interrupt, which saves and stops)."""
+        from tqdm.auto import tqdm
+
+        cfg, model = self.cfg, self.model
+        ckpt_every = cfg.checkpoint_interval or cfg.eval_interval
+        tokens_per_step = cfg.batch_size * cfg.block_size
+        timed = cfg.max_time is not None
+        bar = None
+        if self.show_progress and self.dist.is_main:
+            bar = tqdm(total=round(cfg.max_time) if timed else cfg.max_iters, unit="s" if timed else "step",
+                       initial=min(round(self.elapsed), round(cfg.max_time)) if timed else self.step,
+                       desc="training", dynamic_ncols=True)
+        interrupted = False
+        model.train()
+        with fast_kernels(model, cfg.fast_kernels):
+            net = model
+            if self.dist.enabled:
+                from torch.nn.parallel import DistributedDataParallel as DDP
+
+                net = DDP(model, device_ids=[self.device.index] if self.device.type == "cuda" else None)
+            run = maybe_compile(net, cfg.compile, log=self._log or (lambda s: None))
+            t0, base = time.perf_counter(), self.elapsed
+            win_t, win_steps = t0, 0
+            lr = learning_rate_at(self.step, progress(self.step, self.elapsed, cfg), cfg)
+            evaluated = {r["step"] for r in self.history if "val_loss" in r}
+            saved_step = self.step if self.step > 0 else None  # a resumed run starts from its checkpoint
+            try:
+                while True:
+                    now = time.perf_counter()
+                    self.elapsed = base + (now - t0)
+                    if timed and self.dist.enabled:
+                        self.elapsed = all_reduce_max(self.elapsed, self.dist, self.device)
+                    prog = progress(self.step, self.elapsed, cfg)
+                    done = prog >= 1.0
+                    if (self.step % cfg.eval_interval == 0 or done) and self.step not in evaluated:
+                        self._emit({"step": self.step, "lr": lr, "elapsed": self.elapsed, **self.evaluate()}, bar)
+                        evaluated.add(self.step)
+                    if (self.step % ckpt_every == 0 or done) and self.step != saved_step:
+                        self.save()
+                        saved_step = self.step
+                    if done:
+                        break
+                    lr = learning_rate_at(self.step, prog, cfg)
+                    for group in self.optimizer.param_groups:
+                        group["lr"] = lr
+                    run, loss = compile_or_fallback(run, net, self._train_step, log=self._log or (lambda s: None))
+                    self.step += 1
+                    win_steps += 1
+                    if self.step % cfg.log_interval == 0:
+                        t = time.perf_counter()
+                        tps = tokens_per_step * win_steps / max(t - win_t, 1e-9)
+                        win_t, win_steps = t, 0
+                        loss_v = all_reduce_mean([loss.item()], self.dist, self.device)[0]
+                        self._emit({"step": self.step, "loss": loss_v, "lr": lr, "tokens_per_s": tps,
+                                    "elapsed": base + (t - t0)})
+                        if bar is not None:
+                            bar.set_postfix(loss=f"{loss_v:.3f}", val=f"{self.last('val_loss'):.3f}",
+                                            step=self.step, refresh=False)
+                    if bar is not None:
+                        bar.update((min(round(base + time.perf_counter() - t0), bar.total) - bar.n)
+                                   if timed else 1)
+            except KeyboardInterrupt:
+                interrupted = True
+                self.save()
+                if self._log is not None and self.dist.is_main:
+                    where = f"; checkpoint in {self.out_dir}" if self.out_dir else ""
+                    self._log(f"interrupted at step {self.step}{where}.")
+        if bar is not None:
+            bar.close()
+        model.eval()
+        return TrainResult(model, self.tokenizer, self.history, self.step, self.elapsed,
+                           str(self.out_dir) if self.out_dir is not None and self.dist.is_main else None,
+                           interrupted)
+
+    def last(self, key: str):
+        return next((r[key] for r in reversed(self.history) if key in r), float("nan"))
+
+    def _train_step(self, net):
+        self.optimizer.zero_grad(set_to_none=True)
+        x, y = self.sampler.next_batch()
+        _, loss = net(x, y)
+        loss.backward()
+        if self.cfg.grad_clip > 0:
+            torch.nn.utils.clip_grad_norm_(self.model.parameters(), self.cfg.grad_clip)
+        self.optimizer.step()
+        return loss.detach()
+
+
+def train(config: TrainConfig | str = "shakespeare-char", **kwargs) -> TrainResult:
+    """Shortcut for ``Trainer(config, **kwargs).train()``."""
+    return Trainer(config, **kwargs).train()
+
+
+def cli_train(argv: list[str]) -> int:
+    """``python -m llmcourse train ...`` (see :mod:`llmcourse.train_cli`)."""
+    from .train_cli import cli_train as run
+
+    return run(argv)
+
+
+def cli_generate(argv: list[str]) -> int:
+    """``python -m llmcourse generate ...`` (see :mod:`llmcourse.train_cli`)."""
+    from .train_cli import cli_generate as run
+
+    return run(argv)

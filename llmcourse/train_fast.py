@@ -1,0 +1,97 @@
+"""Speed-ups for training that leave the maths unchanged (lesson 20).
+
+The package's ``LayerNorm`` and ``GELU`` are written out op by op so that lessons 6 and 13 can
+show the arithmetic. For training, :func:`fast_kernels` temporarily routes them to PyTorch's own
+fused kernels (``F.layer_norm``, ``F.gelu``), which compute the same function in one pass. The
+parameters and the state dict stay exactly as they are. :func:`maybe_compile` wraps a model in
+``torch.compile`` and falls back to eager execution when compilation is unavailable.
+
+>>> import torch
+>>> from llmcourse.model import GPT, GPTConfig
+>>> model = GPT(GPTConfig(vocab_size=10, block_size=8, n_layer=1, n_head=2, n_embd=16))
+>>> idx = torch.randint(0, 10, (2, 8))
+>>> slow = model(idx)
+>>> with fast_kernels(model) as n:
+...     fast = model(idx)
+>>> n, torch.allclose(slow, fast, atol=1e-5)        # 3 norms and 1 GELU were swapped
+(4, True)
+"""
+
+from __future__ import annotations
+
+import contextlib
+import types
+import warnings
+
+import torch
+import torch.nn.functional as F
+
+from .feedforward import GELU
+from .norm import LayerNorm, RMSNorm
+
+
+def _layer_norm_forward(self, x):
+    return F.layer_norm(x, (self.n_embd,), self.weight, self.bias, self.eps)
+
+
+def _rms_norm_forward(self, x):
+    return F.rms_norm(x, (self.n_embd,), self.weight, self.eps)
+
+
+def _gelu_forward(self, x):
+    return F.gelu(x, approximate=self.approximate)
+
+
+def _fast_forward(module):
+    if isinstance(module, LayerNorm):
+        return _layer_norm_forward
+    if isinstance(module, RMSNorm) and hasattr(F, "rms_norm"):
+        return _rms_norm_forward
+    if isinstance(module, GELU):
+        return _gelu_forward
+    return None
+
+
+@contextlib.contextmanager
+def fast_kernels(model: torch.nn.Module, enabled: bool = True):
+    """Within the ``with`` block, norms and GELUs of ``model`` run PyTorch's fused kernels.
+    Yields the number of modules swapped; everything is restored on exit."""
+    swapped = []
+    if enabled:
+        for module in model.modules():
+            fwd = _fast_forward(module)
+            if fwd is not None and "forward" not in module.__dict__:
+                module.forward = types.MethodType(fwd, module)
+                swapped.append(module)
+    try:
+        yield len(swapped)
+    finally:
+        for module in swapped:
+            del module.forward  # back to the class's readable forward
+
+
+def maybe_compile(model: torch.nn.Module, enabled: bool, log=print):
+    """``torch.compile(model)`` if ``enabled`` and available, else ``model`` unchanged.
+
+    Compilation happens lazily at the first call; :func:`compile_or_fallback` handles a failure
+    there.
+    """
+    if not enabled:
+        return model
+    if not hasattr(torch, "compile"):
+        log("torch.compile is not available in this PyTorch; training without it.")
+        return model
+    return torch.compile(model)
+
+
+def compile_or_fallback(compiled, eager, run, log=print):
+    """Run ``run(compiled)``; if compilation fails (no compiler, unsupported platform), warn once
+    and return ``(eager, run(eager))`` so training continues uncompiled."""
+    if compiled is eager:
+        return eager, run(eager)
+    try:
+        return compiled, run(compiled)
+    except Exception as e:  # torch._dynamo / inductor errors come in many types
+        warnings.warn(f"torch.compile failed ({type(e).__name__}: {str(e)[:200]}); training without it.")
+        log("torch.compile failed; continuing without compilation.")
+        return eager, run(eager)
