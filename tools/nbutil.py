@@ -199,6 +199,4 @@ def clean(nb, name: str = "", keep_outputs: bool = True):
             data = out.get("data", {})
             if "image/png" in data:
                 data["image/png"] = _shrink_png(data["image/png"])
-            for junk in ("application/vnd.jupyter.widget-view+json",) if "text/plain" in data else ():
-                data.pop(junk, None)
     return nb

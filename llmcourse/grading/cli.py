@@ -165,6 +165,12 @@ def cli_grade(argv: list[str]) -> int:
     ap.add_argument("--no-progress", action="store_true",
                     help="do not record results in your progress file (instructors grading others)")
     args = ap.parse_args(argv)
+    try:
+        import nbclient  # noqa: F401
+        import nbformat  # noqa: F401
+    except ImportError:
+        print("grade runs notebooks with nbclient: pip install nbclient nbformat ipykernel", file=sys.stderr)
+        return 2
     paths = _notebooks(args.paths)
     if not paths:
         print("no notebooks found in " + " ".join(args.paths), file=sys.stderr)
