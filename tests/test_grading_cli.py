@@ -61,6 +61,18 @@ def test_notebook_that_raises_is_graded_up_to_the_error(tmp_path):
     assert "hint" in entry["exercises"][1]["message"]
 
 
+def test_grade_switches_strict_mode_off_in_the_kernel(tmp_path):
+    # LLMCOURSE_STRICT=1 is set in this process; a failing check must not stop the notebook
+    bad_mask = GOOD_MASK.replace("torch.tril(", "torch.triu(")
+    good_softmax = "def masked_softmax(s, m):\n    return s.masked_fill(~m, float('-inf')).softmax(-1)"
+    path = _broken_notebook(tmp_path, [bad_mask, 'check("10.1", causal_mask)', good_softmax,
+                                       'check("10.2", masked_softmax)'])
+    entry = grade_notebook(path, record=False)
+    assert entry["error"] is None
+    assert [(r["id"], r["status"], r["points"]) for r in entry["exercises"]] == [
+        ("10.1", "failed", 0), ("10.2", "passed", 2)]
+
+
 def test_missing_and_empty_paths(tmp_path, capsys):
     assert main(["grade", str(tmp_path / "nope.ipynb"), "--no-progress"]) == 1
     assert "file not found" in capsys.readouterr().out

@@ -211,11 +211,12 @@ def test_export_nbgrader_structure(tmp_path):
     sol = solutions_notebook(tmp_path)
     nb = nbutil.read(sol)
     nb.cells.insert(2, new_markdown_cell("Explain.\n<!-- BEGIN SOLUTION -->\nBecause.\n<!-- END SOLUTION -->"))
+    nb.cells.insert(-2, new_code_cell("check('10.2', masked_softmax)"))
     out = export_nbgrader.export(nb, sol.name)
     meta = [c.metadata.get("nbgrader") for c in out.cells]
     answers = [c for c in out.cells if c.metadata.get("nbgrader", {}).get("solution")]
     tests = [c for c in out.cells if c.metadata.get("nbgrader", {}).get("grade") and c.cell_type == "code"]
-    assert len(answers) == 2 and len(tests) == 1
+    assert len(answers) == 2 and len(tests) == 2
     code_answer = next(c for c in answers if c.cell_type == "code")
     assert code_answer.source.count("### BEGIN SOLUTION") == 2 and code_answer.source.count("### END SOLUTION") == 2
     assert "    ### BEGIN SOLUTION\n    ones = torch.ones" in code_answer.source  # solution kept, indented
@@ -224,7 +225,9 @@ def test_export_nbgrader_structure(tmp_path):
                                                 "task": False}
     t = tests[0]
     assert t.source.startswith("assert check('10.1', causal_mask, record=False).passed")
-    assert t.metadata["nbgrader"]["points"] == 1 and t.metadata["nbgrader"]["locked"] is True
+    assert t.metadata["nbgrader"]["locked"] is True
+    assert [c.metadata["nbgrader"]["points"] for c in tests] == [1, 2]  # the registry's points
+    assert tests[1].metadata["nbgrader"]["grade_id"] == "check-10_2"
     ids = [m["grade_id"] for m in meta if m]
     assert len(ids) == len(set(ids))
     assert all(c.outputs == [] for c in out.cells if c.cell_type == "code")

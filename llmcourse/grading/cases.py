@@ -60,8 +60,8 @@ class Case:
             parts.append(f"built with ({', '.join(init)})")
         for i, a in enumerate(self.args):
             name = names[i] if names and i < len(names) else f"x{i}"
-            parts.append(f"{name} = {show(a, 160)}")
-        parts += [f"{k} = {show(v, 160)}" for k, v in self.kwargs.items()]
+            parts.append(f"{name} = {show(a, 240)}")
+        parts += [f"{k} = {show(v, 240)}" for k, v in self.kwargs.items()]
         text = ", ".join(parts) or "no arguments"
         return f"{self.label}: {text}" if self.label else text
 
