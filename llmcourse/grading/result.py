@@ -5,6 +5,8 @@
 (True, 1, 1)
 >>> print(r)
 10.1 passed
+>>> r
+Result('10.1', passed, 1/1 points)
 """
 
 from __future__ import annotations
@@ -52,6 +54,9 @@ class Result:
 
     def __str__(self) -> str:
         return self.message
+
+    def __repr__(self) -> str:
+        return f"Result({self.exercise_id!r}, {self.status}, {self.points}/{self.max_points} points)"
 
     def _ipython_display_(self):
         # check() already printed the message; a check cell ending in check(...) would otherwise
