@@ -186,3 +186,29 @@ class GPT(nn.Module):
         from .hf import from_hf_gpt2
 
         return from_hf_gpt2(hf_model)
+
+
+def hidden_states(model: GPT, idx: torch.Tensor) -> list[torch.Tensor]:
+    """Lessons 16-17: the residual stream of ``model`` on ``idx``, layer by layer.
+
+    Returns ``n_layer + 1`` tensors of shape ``(B, T, n_embd)``: the input embedding, then the
+    stream after each block. The final norm and the LM head are not applied (``model.ln_f`` and
+    ``model.lm_head`` turn the last entry into the logits). Gradients flow unless the caller uses
+    ``torch.no_grad()``.
+
+    >>> m = GPT(GPTConfig(vocab_size=10, block_size=8, n_layer=3, n_head=2, n_embd=16)).eval()
+    >>> hs = hidden_states(m, torch.tensor([[1, 2, 3]]))
+    >>> len(hs), tuple(hs[0].shape)                 # embedding + 3 blocks, each (B, T, C)
+    (4, (1, 3, 16))
+    >>> torch.allclose(m.lm_head(m.ln_f(hs[-1])), m(torch.tensor([[1, 2, 3]])))
+    True
+    """
+    if not isinstance(model, GPT):
+        raise TypeError(f"hidden_states expects a GPT model, got {describe(model)}.")
+    check_token_ids(idx, model.config.vocab_size)
+    x = model.embed(idx)  # (B, T, C)
+    states = [x]
+    for block in model.blocks:
+        x = block(x)  # (B, T, C): the same shape after every block
+        states.append(x)
+    return states
