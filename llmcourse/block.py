@@ -60,3 +60,44 @@ class TransformerBlock(nn.Module):
             x = self.ln_1(x + self.attn(x, kv_cache=kv_cache))
             x = self.ln_2(x + self.mlp(x))
         return x
+
+
+def layer_grad_norms(layers, x: torch.Tensor, loss_fn=None) -> torch.Tensor:
+    """Lesson 14: how much gradient reaches each layer of a stack.
+
+    Applies ``layers`` to ``x`` in order, backpropagates ``loss_fn(out)`` (default ``out.sum()``,
+    whose gradient with respect to the output is all ones, so any change in size from layer to
+    layer comes from the layers themselves) and returns one number per layer, the norm of the
+    gradient over all of that layer's parameters, ``sqrt(sum of grad**2)``, as a float64 tensor of
+    shape ``(len(layers),)``. Gradients left over from an earlier backward are cleared first; the
+    fresh ones stay in ``.grad`` afterwards. A layer without parameters (or without gradient)
+    gets 0.
+
+    Two scalar layers ``w1 = 2`` and ``w2 = 3`` on ``x = 1``: ``out = w2 * w1 * x``, so
+    ``d out / d w1 = w2 * x = 3`` and ``d out / d w2 = w1 * x = 2``:
+
+    >>> import torch.nn as nn
+    >>> layers = [nn.Linear(1, 1, bias=False), nn.Linear(1, 1, bias=False)]
+    >>> with torch.no_grad():
+    ...     _ = layers[0].weight.fill_(2.0), layers[1].weight.fill_(3.0)
+    >>> layer_grad_norms(layers, torch.ones(1, 1))
+    tensor([3., 2.], dtype=torch.float64)
+    """
+    layers = list(layers)
+    if not layers:
+        raise ValueError("layer_grad_norms needs at least one layer, got an empty list.")
+    if not isinstance(x, torch.Tensor):
+        raise TypeError(f"x must be a torch.Tensor (the input of the first layer), got {type(x).__name__}.")
+    for layer in layers:
+        for p in layer.parameters():
+            p.grad = None  # clear gradients of an earlier backward: .backward() adds to .grad
+    out = x
+    for layer in layers:
+        out = layer(out)
+    loss = out.sum() if loss_fn is None else loss_fn(out)
+    loss.backward()
+    norms = []
+    for layer in layers:
+        sq = sum((p.grad.double() ** 2).sum() for p in layer.parameters() if p.grad is not None)
+        norms.append(float(sq) ** 0.5)
+    return torch.tensor(norms, dtype=torch.float64)
