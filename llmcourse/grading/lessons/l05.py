@@ -90,9 +90,9 @@ exercise(
              Case(torch.tensor([[4, 5, 6], [7, 8, 9]])).build_with(12, 16, 8).named("a batch of two")],
     hidden=_module_cases,
     compare=close(atol=1e-6, rtol=1e-5),
-    hint="In __init__: self.wte = nn.Embedding(vocab_size, n_embd), self.wpe = nn.Embedding(block_size, "
-         "n_embd), self.drop = nn.Dropout(dropout). In forward: T = idx.shape[1], pos = torch.arange(T), "
-         "return self.drop(self.wte(idx) + self.wpe(pos)).",
+    hint="Create the three attributes named in the exercise (wte, wpe, drop). In forward, add the token "
+         "rows self.wte(idx) to the position rows of positions 0..T-1 (T = idx.shape[1]), then apply "
+         "self.drop.",
     mistakes=[
         Mistake("no positions", _NoPositions,
                 hint="Add the position vectors: self.wpe(torch.arange(T)) has shape (T, n_embd) and "
@@ -236,7 +236,8 @@ exercise(
              Case(_X, _KEEP, 0.2, False).named("evaluation, p=0.2")],
     hidden=_dropout_cases,
     compare=close(atol=1e-6, rtol=1e-5),
-    hint="training: torch.where(keep, x / (1 - p), 0); evaluation: x unchanged.",
+    hint="In training, the entries where keep is True are divided by 1 - p and the others become 0 "
+         "(torch.where helps); in evaluation, x comes back unchanged.",
     mistakes=[
         Mistake("no rescaling", _no_rescale,
                 hint="Divide the kept entries by (1 - p): about a fraction p of the entries is zeroed, "
