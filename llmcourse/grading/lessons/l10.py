@@ -3,6 +3,10 @@
 10.1 ``causal_mask(T)``: the boolean ``(T, T)`` mask, ``True`` where a query may attend.
 10.2 ``masked_softmax(scores, mask)``: a numerically stable softmax over the keys in which
      masked positions get weight exactly 0.
+10.3 ``causal_mask_cached(T_q, T_k)``: the mask when the ``T_q`` queries are the last of ``T_k``
+     positions (generation with a KV cache): query ``i`` sees keys ``j <= i + T_k - T_q``.
+10.4 ``causal_attention(q, k, v)``: ``(out, weights)`` of scaled dot-product attention with that
+     mask, for self-attention and for new queries against cached keys.
 
 >>> import torch
 >>> masked_softmax(torch.tensor([[2.0, 1.0, 0.5, 0.0]]), torch.tensor([[True, True, False, False]]))
@@ -123,5 +127,148 @@ exercise(
         Mistake("one maximum for the whole tensor", _global_max,
                 hint="Subtract each row's own maximum (amax(dim=-1, keepdim=True)), not the maximum "
                      "of the whole tensor: a row far below it underflows to 0/0 = nan."),
+    ],
+)
+
+
+# --- 10.3 the causal mask with a KV cache -------------------------------------------------------
+def causal_mask_cached(T_q: int, T_k: int) -> torch.Tensor:
+    """Reference: ``llmcourse.attention.causal_mask(T_q, T_k)``: the queries are the *last*
+    ``T_q`` of ``T_k`` positions, so query ``i`` may see keys ``j <= i + (T_k - T_q)``."""
+    return attention.causal_mask(T_q, T_k)
+
+
+def _cached_mask_cases(r):
+    T_k = r.integer(4, 12)
+    T_q = r.integer(2, T_k - 1)
+    return [
+        Case(1, r.integer(2, 12)).named("one new token after a cached prefix"),
+        Case(T_q, T_k).named(f"{T_q} new tokens after {T_k - T_q} cached ones"),
+        Case(T_k, T_k).named("no cache: T_q = T_k"),
+        Case(1, 1).named("the very first token"),
+    ]
+
+
+exercise(
+    "10.3", "The causal mask with a KV cache", points=1,
+    reference=causal_mask_cached,
+    visible=[Case(2, 5).named("2 new queries after 3 cached keys (positions 3 and 4 of 0..4)")],
+    hidden=_cached_mask_cases,
+    compare=exact(),
+    hint="Query i sits at absolute position i + (T_k - T_q); it may see every key j up to that "
+         "position: torch.tril(torch.ones(T_q, T_k, dtype=torch.bool), diagonal=T_k - T_q).",
+    mistakes=[
+        Mistake("aligned top-left (ignores the cached positions)",
+                lambda T_q, T_k: torch.tril(torch.ones(T_q, T_k, dtype=torch.bool)),
+                hint="With a cache the queries are the LAST T_q positions, not the first: shift the "
+                     "diagonal by the number of cached keys, tril(..., diagonal=T_k - T_q). (PyTorch's "
+                     "is_causal=True makes this very mistake when T_q != T_k.)"),
+        Mistake("offset one too large (sees the next token)",
+                lambda T_q, T_k: torch.tril(torch.ones(T_q, T_k, dtype=torch.bool), diagonal=T_k - T_q + 1),
+                hint="A query may see itself and the past, not the key after it: the diagonal offset "
+                     "is T_k - T_q exactly."),
+        Mistake("offset one too small (cannot see itself)",
+                lambda T_q, T_k: torch.tril(torch.ones(T_q, T_k, dtype=torch.bool), diagonal=T_k - T_q - 1),
+                hint="Each query must see its own position: the diagonal offset is T_k - T_q, not "
+                     "T_k - T_q - 1."),
+        Mistake("transposed: shape (T_k, T_q)",
+                lambda T_q, T_k: torch.tril(torch.ones(T_q, T_k, dtype=torch.bool), diagonal=T_k - T_q).T,
+                hint="Rows are queries and columns are keys: the mask has shape (T_q, T_k)."),
+        Mistake("float mask",
+                lambda T_q, T_k: torch.tril(torch.ones(T_q, T_k), diagonal=T_k - T_q),
+                hint="Return a boolean mask (dtype=torch.bool): create it with "
+                     "torch.ones(T_q, T_k, dtype=torch.bool)."),
+    ],
+)
+
+
+# --- 10.4 causal attention --------------------------------------------------------------------
+def causal_attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor):
+    """Reference: ``llmcourse.attention.scaled_dot_product_attention(q, k, v, is_causal=True)``,
+    which aligns the mask bottom-right (queries are the last ``T_q`` of ``T_k`` positions).
+    Returns ``(out (..., T_q, d_v), weights (..., T_q, T_k))``."""
+    return attention.scaled_dot_product_attention(q, k, v, is_causal=True)
+
+
+def _scores(q, k):
+    return q @ k.transpose(-2, -1) / q.shape[-1] ** 0.5  # (..., T_q, T_k)
+
+
+def _attend(q, k, v, mask=None, fill=NEG_INF, scale=True, dim=-1, after=False):
+    """A configurable (and mostly wrong) attention for the planted bugs below."""
+    s = _scores(q, k) if scale else q @ k.transpose(-2, -1)  # (..., T_q, T_k)
+    if mask is not None and not after:
+        s = s.masked_fill(~mask, fill)
+    w = attention.softmax(s, dim=dim)
+    if mask is not None and after:
+        w = w * mask
+    return w @ v, w
+
+
+def _bottom_right(q, k):
+    return attention.causal_mask(q.shape[-2], k.shape[-2])
+
+
+def _top_left(q, k):
+    return torch.tril(torch.ones(q.shape[-2], k.shape[-2], dtype=torch.bool))
+
+
+def _dry_run():
+    """The seed's Q, K, V for "The cat sat" (d_k = 4), as in lesson 7."""
+    q = torch.tensor([[1.0, 0, 1, 0], [0, 1, 0, 1], [1, 1, 0, 0]])
+    k = torch.tensor([[1.0, 1, 0, 0], [0, 0, 1, 1], [1, 0, 1, 0]])
+    v = torch.tensor([[1.0, 0, 1, 0], [0, 1, 0, 1], [1, 1, 0, 0]])
+    return q, k, v
+
+
+def _attention_cases(r):
+    d = r.choice([4, 8, 16])
+    T = r.integer(3, 7)
+    T_k = r.integer(4, 9)
+    T_q = r.integer(2, T_k - 1)
+    B, H = r.integer(1, 2), r.integer(2, 3)
+    return [
+        Case(r.randn(T, d), r.randn(T, d), r.randn(T, d)).named(f"self-attention, T={T}, d={d}"),
+        Case(r.randn(B, H, T, d), r.randn(B, H, T, d), r.randn(B, H, T, 5))
+        .named("batch and head dimensions (B, n_head, T, head_dim), d_v != d_k"),
+        Case(r.randn(1, d), r.randn(T_k, d), r.randn(T_k, d)).named(f"one new query, {T_k} keys (KV cache)"),
+        Case(r.randn(B, T_q, d), r.randn(B, T_k, d), r.randn(B, T_k, d))
+        .named(f"{T_q} new queries, {T_k} keys (KV cache)"),
+        Case(r.randn(T, d, scale=10.0), r.randn(T, d, scale=10.0), r.randn(T, d))
+        .named("large scores (entries of q and k around 10)"),
+    ]
+
+
+exercise(
+    "10.4", "Causal attention (with a KV cache)", points=2,
+    reference=causal_attention,
+    visible=[Case(*_dry_run()).named("the seed's dry run Q, K, V (The, cat, sat), now causal")],
+    hidden=_attention_cases,
+    compare=close(atol=1e-5, rtol=1e-5),
+    hint="scores = q @ k.transpose(-2, -1) / sqrt(d_k); fill the scores where the (T_q, T_k) causal "
+         "mask is False with -inf; softmax over the last dimension; weights @ v. Return (out, weights).",
+    mistakes=[
+        Mistake("no mask", lambda q, k, v: _attend(q, k, v),
+                hint="Without the mask every query sees the future. Build the (T_q, T_k) causal mask "
+                     "and fill the scores where it is False with -inf before the softmax."),
+        Mistake("mask aligned top-left", lambda q, k, v: _attend(q, k, v, _top_left(q, k)),
+                hint="When T_q < T_k the queries are the last T_q positions: the mask needs "
+                     "diagonal=T_k - T_q (exercise 10.3). PyTorch's is_causal=True aligns it top-left, "
+                     "so a single new query would only see key 0."),
+        Mistake("not scaled", lambda q, k, v: _attend(q, k, v, _bottom_right(q, k), scale=False),
+                hint="Divide the scores by sqrt(d_k), with d_k = q.shape[-1], before the softmax."),
+        Mistake("masked with 0 instead of -inf",
+                lambda q, k, v: _attend(q, k, v, _bottom_right(q, k), fill=0.0),
+                hint="A score of 0 still gets weight exp(0) > 0: fill masked scores with float('-inf')."),
+        Mistake("mask applied after the softmax",
+                lambda q, k, v: _attend(q, k, v, _bottom_right(q, k), after=True),
+                hint="Zeroing weights after the softmax leaves rows that no longer sum to 1: mask the "
+                     "scores (with -inf) before the softmax."),
+        Mistake("softmax over the queries",
+                lambda q, k, v: _attend(q, k, v, _bottom_right(q, k), dim=-2),
+                hint="Normalise over the keys, the last dimension (dim=-1): each query's weights sum to 1."),
+        Mistake("returns the output only", lambda q, k, v: causal_attention(q, k, v)[0],
+                hint="Return a tuple (out, weights): the output (..., T_q, d_v) and the attention "
+                     "weights (..., T_q, T_k)."),
     ],
 )
