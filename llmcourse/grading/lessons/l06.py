@@ -1,0 +1,258 @@
+"""Lesson 6 (Layer Normalization) exercises.
+
+06.1 ``layer_norm(x, weight, bias, eps=1e-5)``: normalise every vector over its last dimension
+     (mean, *biased* variance, eps inside the square root), then scale by ``weight`` and shift by
+     ``bias``.
+06.2 ``rms_norm(x, weight, eps=1e-6)``: divide by the root mean square, then scale; no centring,
+     no bias.
+06.3 ``residual_sublayer(x, sublayer, norm, position)``: one residual connection with its norm,
+     ``x + sublayer(norm(x))`` (pre-LN, GPT-2) or ``norm(x + sublayer(x))`` (post-LN, 2017).
+
+The seed's embedding of "The" (its first three numbers), normalised:
+
+>>> import torch
+>>> x = torch.tensor([0.12, -0.50, 0.33])
+>>> layer_norm(x, torch.ones(3), torch.zeros(3)).round(decimals=4)
+tensor([ 0.3878, -1.3717,  0.9838])
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn as nn
+
+from llmcourse import norm as _norm
+from llmcourse.feedforward import MLP
+from llmcourse.grading import Case, Mistake, close, exercise
+
+#: The seed's embeddings of "The", "cat", "sat" (the first three numbers of each), one row each.
+SEED_X = torch.tensor([[0.12, -0.50, 0.33],
+                       [0.78, 0.30, -0.12],
+                       [0.45, -0.10, 0.67]])
+
+
+# --- 06.1 layer norm ------------------------------------------------------------------------------
+def layer_norm(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor, eps: float = 1e-5) -> torch.Tensor:
+    """Reference: ``llmcourse.norm.layer_norm`` (over the last dimension, biased variance)."""
+    return _norm.layer_norm(x, weight, bias, eps)
+
+
+def _affine(r, C):
+    """A random gain around 1 and a random shift around 0, as a trained model would have."""
+    return 1.0 + 0.5 * r.randn(C), 0.5 * r.randn(C)
+
+
+def _ln_cases(r):
+    B, T, C = r.integer(2, 3), r.integer(3, 6), r.integer(4, 12)
+    w, b = _affine(r, C)
+    tiny = r.randn(T, C, scale=1e-3)  # std about 0.001: eps matters here
+    const = torch.full((2, C), 3.0)
+    const[1] = -1.5
+    return [
+        Case(r.randn(B, T, C, scale=3.0) + 2.0, w, b).named("a batch (B, T, C) with random weight and bias"),
+        Case(r.randn(T, C, scale=0.5) - 1.0, w, b, eps=1e-3).named("eps=1e-3 passed explicitly"),
+        Case(tiny, w, b).named("rows with a tiny spread (std about 0.001)"),
+        Case(const, w, b).named("constant rows (variance exactly 0)"),
+        Case(r.randn(B, T, C, dtype=torch.float64) * 10, w.double(), b.double()).named("float64 input"),
+    ]
+
+
+def _unbiased(x, weight, bias, eps=1e-5):
+    mean = x.mean(-1, keepdim=True)
+    var = x.var(-1, keepdim=True)  # divides by n - 1 (torch's default)
+    return (x - mean) / torch.sqrt(var + eps) * weight + bias
+
+
+def _eps_outside(x, weight, bias, eps=1e-5):
+    mean = x.mean(-1, keepdim=True)
+    std = x.var(-1, keepdim=True, unbiased=False).sqrt()
+    return (x - mean) / (std + eps) * weight + bias
+
+
+def _no_eps(x, weight, bias, eps=1e-5):
+    mean = x.mean(-1, keepdim=True)
+    var = x.var(-1, keepdim=True, unbiased=False)
+    return (x - mean) / torch.sqrt(var) * weight + bias
+
+
+def _first_axis(x, weight, bias, eps=1e-5):
+    mean = x.mean(0, keepdim=True)
+    var = x.var(0, keepdim=True, unbiased=False)
+    return (x - mean) / torch.sqrt(var + eps) * weight + bias
+
+
+exercise(
+    "06.1", "Layer norm, by hand", points=2,
+    reference=layer_norm,
+    visible=[Case(SEED_X, torch.ones(3), torch.zeros(3))
+             .named("the seed's 'The cat sat' (3 dims each), weight 1, bias 0")],
+    hidden=_ln_cases,
+    compare=close(atol=1e-5, rtol=1e-4),
+    hint="mean and variance over the last dimension (dim=-1, keepdim=True), the variance divided "
+         "by n; then (x - mean) / sqrt(var + eps) * weight + bias.",
+    mistakes=[
+        Mistake("unbiased variance (n - 1)", _unbiased,
+                hint="Layer norm divides the variance by n, not n - 1. torch.var divides by n - 1 "
+                     "unless you pass unbiased=False (or correction=0); or write "
+                     "((x - mean) ** 2).mean(dim=-1, keepdim=True)."),
+        Mistake("eps added to the standard deviation", _eps_outside,
+                hint="eps goes inside the square root: sqrt(var + eps), not sqrt(var) + eps. The two "
+                     "differ a lot when a row's spread is small."),
+        Mistake("no eps", _no_eps,
+                hint="A constant row has variance 0 and 0 / sqrt(0) is nan: add eps inside the "
+                     "square root, sqrt(var + eps)."),
+        Mistake("normalised over the first axis", _first_axis,
+                hint="Each vector (each token) is normalised on its own, over its features: reduce over "
+                     "the last dimension, dim=-1, not dim=0 (that mixes different tokens, like BatchNorm)."),
+        Mistake("weight and bias swapped", lambda x, weight, bias, eps=1e-5: _norm.layer_norm(x, bias, weight, eps),
+                hint="Multiply by weight (the gain, gamma) and add bias (the shift, beta): "
+                     "x_hat * weight + bias."),
+        Mistake("weight and bias ignored", lambda x, weight, bias, eps=1e-5: _norm.layer_norm(x, eps=eps),
+                hint="After normalising, scale by weight and shift by bias: x_hat * weight + bias."),
+    ],
+)
+
+
+# --- 06.2 RMSNorm -----------------------------------------------------------------------------------
+def rms_norm(x: torch.Tensor, weight: torch.Tensor, eps: float = 1e-6) -> torch.Tensor:
+    """Reference: ``llmcourse.norm.rms_norm``: ``x / sqrt(mean(x**2) + eps) * weight``."""
+    return _norm.rms_norm(x, weight, eps)
+
+
+def _rms_cases(r):
+    B, T, C = r.integer(2, 3), r.integer(3, 6), r.integer(4, 12)
+    w = 1.0 + 0.5 * r.randn(C)
+    return [
+        Case(r.randn(B, T, C, scale=2.0) + 1.5, w).named("a batch (B, T, C) with a nonzero mean"),
+        Case(r.randn(T, C, scale=1e-3), w).named("rows with a tiny scale (about 0.001)"),
+        Case(r.randn(T, C) * 5, w, eps=1e-2).named("eps=1e-2 passed explicitly"),
+        Case(torch.zeros(2, C), w).named("all-zero rows"),
+    ]
+
+
+def _rms_centred(x, weight, eps=1e-6):
+    return _norm.rms_norm(x - x.mean(-1, keepdim=True), weight, eps)
+
+
+def _rms_no_sqrt(x, weight, eps=1e-6):
+    return x / ((x * x).mean(-1, keepdim=True) + eps) * weight
+
+
+def _rms_eps_outside(x, weight, eps=1e-6):
+    return x / ((x * x).mean(-1, keepdim=True).sqrt() + eps) * weight
+
+
+def _rms_sum(x, weight, eps=1e-6):
+    return x / torch.sqrt((x * x).sum(-1, keepdim=True) + eps) * weight
+
+
+exercise(
+    "06.2", "RMSNorm", points=1,
+    reference=rms_norm,
+    visible=[Case(torch.tensor([3.0, 4.0]), torch.ones(2)).named("[3, 4]: rms = sqrt((9 + 16) / 2)"),
+             Case(SEED_X, torch.ones(3)).named("the seed's 'The cat sat', weight 1")],
+    hidden=_rms_cases,
+    compare=close(atol=1e-5, rtol=1e-4),
+    hint="rms = sqrt(mean(x**2 over the last dimension) + eps); return x / rms * weight.",
+    mistakes=[
+        Mistake("mean subtracted (that is layer norm)", _rms_centred,
+                hint="RMSNorm does not centre: divide x itself (not x - mean) by the root mean square."),
+        Mistake("no square root", _rms_no_sqrt,
+                hint="Divide by the ROOT of the mean square: torch.sqrt(mean(x**2) + eps) (or "
+                     "multiply by torch.rsqrt(...))."),
+        Mistake("eps added after the square root", _rms_eps_outside,
+                hint="eps goes inside the square root: sqrt(mean(x**2) + eps)."),
+        Mistake("sum instead of mean", _rms_sum,
+                hint="Average the squares over the last dimension (.mean(dim=-1, keepdim=True)), "
+                     "do not sum them."),
+        Mistake("weight ignored", lambda x, weight, eps=1e-6: _norm.rms_norm(x, eps=eps),
+                hint="Multiply the normalised vector by weight (the learned gain)."),
+    ],
+)
+
+
+# --- 06.3 pre-LN and post-LN ------------------------------------------------------------------------
+def residual_sublayer(x: torch.Tensor, sublayer: nn.Module, norm: nn.Module, position: str = "pre") -> torch.Tensor:
+    """Reference: pre-LN ``x + sublayer(norm(x))`` (GPT-2, ``TransformerBlock``'s default) or
+    post-LN ``norm(x + sublayer(x))`` (the 2017 paper, the seed's "Add & LayerNorm")."""
+    if position == "pre":
+        return x + sublayer(norm(x))
+    if position == "post":
+        return norm(x + sublayer(x))
+    raise ValueError(f"position must be 'pre' or 'post', got {position!r}.")
+
+
+def _randomized(module: nn.Module, g: torch.Generator, scale: float) -> nn.Module:
+    """Overwrite every parameter with fresh random numbers from ``g`` (leaves torch's global
+    random state alone); norm gains stay near 1."""
+    with torch.no_grad():
+        for name, p in module.named_parameters():
+            noise = torch.randn(p.shape, generator=g) * scale
+            p.copy_(1.0 + noise if name.endswith("weight") and p.dim() == 1 else noise)
+    return module
+
+
+def _sublayer_case(g, x, position):
+    C = x.shape[-1]
+    sub = _randomized(MLP(C), g, 0.4)
+    ln = _randomized(_norm.LayerNorm(C), g, 0.3)
+    return Case(x, sub, ln, position)
+
+
+def _sublayer_visible(r):
+    g = torch.Generator().manual_seed(6)
+    x = SEED_X.unsqueeze(0)  # (1, 3, 3): one sequence of three tokens
+    return [_sublayer_case(g, x, "pre").named("the seed's 'The cat sat', pre-LN"),
+            _sublayer_case(g, x, "post").named("the seed's 'The cat sat', post-LN")]
+
+
+def _sublayer_hidden(r):
+    g = torch.Generator().manual_seed(r.seed_torch())
+    B, T, C = r.integer(1, 3), r.integer(2, 6), r.integer(4, 10)
+    return [_sublayer_case(g, r.randn(B, T, C, scale=2.0) + 1.0, "pre").named("random batch, pre-LN"),
+            _sublayer_case(g, r.randn(B, T, C, scale=2.0) - 1.0, "post").named("random batch, post-LN")]
+
+
+def _swapped(x, sublayer, norm, position="pre"):
+    return residual_sublayer(x, sublayer, norm, "post" if position == "pre" else "pre")
+
+
+def _no_residual(x, sublayer, norm, position="pre"):
+    return sublayer(norm(x)) if position == "pre" else norm(sublayer(x))
+
+
+def _adds_normalised(x, sublayer, norm, position="pre"):
+    if position == "pre":
+        h = norm(x)
+        return h + sublayer(h)
+    return residual_sublayer(x, sublayer, norm, position)
+
+
+def _norms_branch_only(x, sublayer, norm, position="pre"):
+    if position == "post":
+        return x + norm(sublayer(x))
+    return residual_sublayer(x, sublayer, norm, position)
+
+
+exercise(
+    "06.3", "Pre-LN and post-LN residual connections", points=2,
+    reference=residual_sublayer,
+    visible=_sublayer_visible,
+    hidden=_sublayer_hidden,
+    compare=close(atol=1e-5, rtol=1e-4),
+    hint="pre: x + sublayer(norm(x)); post: norm(x + sublayer(x)).",
+    mistakes=[
+        Mistake("pre and post swapped", _swapped,
+                hint="Pre-LN normalises the sublayer's INPUT and leaves the main path alone: "
+                     "x + sublayer(norm(x)). Post-LN normalises the SUM: norm(x + sublayer(x))."),
+        Mistake("residual missing", _no_residual,
+                hint="Add the input back: the residual connection is the 'x +' in "
+                     "x + sublayer(norm(x)) and norm(x + sublayer(x))."),
+        Mistake("pre-LN adds the normalised input", _adds_normalised,
+                hint="In pre-LN only the branch sees norm(x); the residual adds the ORIGINAL x: "
+                     "x + sublayer(norm(x)), not norm(x) + sublayer(norm(x))."),
+        Mistake("post-LN normalises only the branch", _norms_branch_only,
+                hint="Post-LN normalises the whole sum after adding: norm(x + sublayer(x)), not "
+                     "x + norm(sublayer(x))."),
+    ],
+)
