@@ -89,6 +89,30 @@ def info(name: str = "shakespeare-char") -> dict:
     return dict(load_checkpoint(path_of(name))["meta"])
 
 
+@torch.no_grad()
+def validation_loss(model: GPT, tokenizer, corpus: str = "tinyshakespeare", val_fraction: float = 0.1,
+                    max_windows: int | None = None, batch_size: int = 64) -> float:
+    """Mean next-token loss over the validation split cut into consecutive, non-overlapping
+    windows of ``block_size`` tokens (deterministic: no sampling). ``max_windows`` keeps the first
+    ones only."""
+    from .data import encode_corpus, load_corpus, train_val_split
+
+    _, val = train_val_split(encode_corpus(load_corpus(corpus), tokenizer), val_fraction)
+    T = model.config.block_size
+    n = (len(val) - 1) // T if max_windows is None else min(max_windows, (len(val) - 1) // T)
+    x = val[:n * T].view(n, T)  # (n, T) consecutive windows
+    y = val[1:n * T + 1].view(n, T)  # (n, T) next tokens
+    was_training = model.training
+    model.eval()
+    device = next(model.parameters()).device
+    total = 0.0
+    for i in range(0, n, batch_size):
+        xb, yb = x[i:i + batch_size].to(device), y[i:i + batch_size].to(device)
+        total += model(xb, yb)[1].item() * len(xb)
+    model.train(was_training)
+    return total / n
+
+
 def resolve(spec: str) -> Path:
     """A pretrained name or a path -> the checkpoint file (used by ``generate --checkpoint``)."""
     if spec in KNOWN:

@@ -105,12 +105,16 @@ def cli_train(argv: list[str]) -> int:
         if args.export:
             import torch
 
-            from .pretrained import export_model
+            from .pretrained import export_model, validation_loss
 
+            split_loss = validation_loss(result.model, result.tokenizer, corpus=trainer.cfg.corpus,
+                                         val_fraction=trainer.cfg.val_fraction)
+            print(f"validation loss over the whole validation split: {split_loss:.4f}", flush=True)
             path = export_model(args.export, result.model, result.tokenizer, command="python -m llmcourse train "
                                 + " ".join(argv), torch_version=str(torch.__version__), steps=result.step,
                                 train_seconds=round(result.elapsed, 1), train_loss=result.last("train_loss"),
-                                val_loss=result.last("val_loss"), preset=args.preset)
+                                val_loss=result.last("val_loss"), val_loss_split=split_loss, preset=args.preset,
+                                date=time.strftime("%Y-%m-%d"))
             print(f"exported the model to {path}", flush=True)
     from .distributed import cleanup_distributed
 

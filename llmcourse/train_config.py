@@ -34,6 +34,7 @@ class TrainConfig:
     dropout: float = 0.0
     bias: bool = True
     activation: str = "gelu"
+    pos_embedding: str = "learned"
     # data
     corpus: str = "tinyshakespeare"
     val_fraction: float = 0.1
@@ -89,7 +90,7 @@ class TrainConfig:
 
         return GPTConfig(vocab_size=vocab_size, block_size=self.block_size, n_layer=self.n_layer,
                          n_head=self.n_head, n_embd=self.n_embd, dropout=self.dropout, bias=self.bias,
-                         activation=self.activation)
+                         activation=self.activation, pos_embedding=self.pos_embedding)
 
     def to_dict(self) -> dict:
         return asdict(self)

@@ -1,0 +1,196 @@
+"""Training throughput: llmcourse's trainer against nanoGPT on nanoGPT's documented CPU recipe.
+
+Recipe (nanoGPT README, "I only have a macbook"): character-level Shakespeare, n_layer=4,
+n_head=4, n_embd=128, block_size=64, batch_size=12, dropout=0, bias, AdamW(lr 1e-3,
+betas (0.9, 0.99), weight decay 0.1), gradient clipping at 1.0, fp32, no compile.
+
+    flock /tmp/llmcourse-cpu.lock python benchmarks/bench_train.py --nanogpt-dir /tmp/nanogpt
+
+``--nanogpt-dir`` is a folder holding nanoGPT's ``model.py`` (https://github.com/karpathy/nanoGPT;
+it is not part of this repository). Without it, the baseline is our own model run the way
+nanoGPT runs (fp32, readable norms and GELU, for-loop AdamW, no compile, plain loop) and the
+output says so.
+
+Every variant starts from the *same weights* (copied from the baseline) and trains on the *same
+batches*, so the loss columns must agree: that is the "same loss curve" check. Variants run
+interleaved in rounds (each does ``--iters`` steps per round) so that they share the machine's
+state; the timing is the median ms/iter over all rounds after the first ``--warmup`` steps.
+MFU divides the model's FLOPs per step (``scaling.flops_per_token``, forward + backward) by the
+peak of a large fp32 ``torch.mm`` measured in the same run. This prints ratios; it asserts nothing.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import importlib.util
+import statistics
+import sys
+import time
+from pathlib import Path
+
+import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from llmcourse.data import BatchSampler, encode_corpus, load_corpus, train_val_split  # noqa: E402
+from llmcourse.model import GPT  # noqa: E402
+from llmcourse.scaling import flops_per_token  # noqa: E402
+from llmcourse.tokenizer import CharTokenizer  # noqa: E402
+from llmcourse.train import make_optimizer  # noqa: E402
+from llmcourse.train_config import get_preset  # noqa: E402
+from llmcourse.train_fast import fast_kernels  # noqa: E402
+
+CFG = get_preset("nanogpt-cpu")
+
+
+def matmul_peak(n: int = 2048, reps: int = 8) -> float:
+    """FLOP/s of a large fp32 matrix product (best of ``reps``)."""
+    a, b = torch.randn(n, n), torch.randn(n, n)
+    a @ b
+    best = float("inf")
+    for _ in range(reps):
+        t = time.perf_counter()
+        a @ b
+        best = min(best, time.perf_counter() - t)
+    return 2 * n ** 3 / best
+
+
+def load_nanogpt(folder: str):
+    spec = importlib.util.spec_from_file_location("nanogpt_model", Path(folder) / "model.py")
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
+
+
+def copy_from_nanogpt(ours: GPT, theirs) -> None:
+    """nanoGPT and llmcourse name the same tensors differently; copy theirs into ours."""
+    sd = {k.replace("transformer.wte", "embed.tok").replace("transformer.wpe", "embed.pos")
+          .replace("transformer.h.", "blocks.").replace("transformer.ln_f", "ln_f"): v
+          for k, v in theirs.state_dict().items() if not k.endswith(".attn.bias")}
+    ours.load_state_dict(sd)
+
+
+class Variant:
+    """One way of running a training step; ``step(x, y)`` returns the loss."""
+
+    def __init__(self, name, model, optimizer, forward, context=contextlib.nullcontext):
+        self.name, self.model, self.opt, self.forward, self.context = name, model, optimizer, forward, context
+        self.times, self.losses = [], []
+
+    def run(self, batches):
+        with self.context():
+            for x, y in batches:
+                t = time.perf_counter()
+                loss = self.forward(x, y)
+                loss.backward()
+                torch.nn.utils.clip_grad_norm_(self.model.parameters(), CFG.grad_clip)
+                self.opt.step()
+                self.opt.zero_grad(set_to_none=True)
+                self.times.append(time.perf_counter() - t)
+                self.losses.append(loss.item())
+
+
+def build(args, vocab):
+    """The baseline and our variants, all starting from identical weights."""
+    cfg = CFG.replace(activation="gelu")  # nanoGPT uses the exact GELU
+    torch.manual_seed(0)
+    variants = []
+    if args.nanogpt_dir:
+        ng = load_nanogpt(args.nanogpt_dir)
+        ref = ng.GPT(ng.GPTConfig(block_size=cfg.block_size, vocab_size=vocab, n_layer=cfg.n_layer,
+                                  n_head=cfg.n_head, n_embd=cfg.n_embd, dropout=0.0, bias=True))
+        opt = ref.configure_optimizers(cfg.weight_decay, cfg.learning_rate, (cfg.beta1, cfg.beta2), "cpu")
+        variants.append(Variant("nanoGPT (upstream model.py)", ref, opt, lambda x, y: ref(x, y)[1]))
+        init = lambda m: copy_from_nanogpt(m, ref)  # noqa: E731
+    else:
+        base = GPT(cfg.model_config(vocab))
+        state = {k: v.clone() for k, v in base.state_dict().items()}
+        init = lambda m: m.load_state_dict(state)  # noqa: E731
+        opt = torch.optim.AdamW(make_optimizer(base, cfg).param_groups, lr=cfg.learning_rate,
+                                betas=(cfg.beta1, cfg.beta2))  # plain for-loop AdamW, like nanoGPT on CPU
+        variants.append(Variant("nanoGPT-equivalent (llmcourse model, readable, fp32)", base, opt,
+                                lambda x, y: base(x, y)[1]))
+
+    def ours(name, fast=True, fused=True, compile_=False, bf16=False):
+        m = GPT(cfg.model_config(vocab))
+        init(m)
+        o = make_optimizer(m, cfg)
+        if not fused:
+            o = torch.optim.AdamW(o.param_groups, lr=cfg.learning_rate, betas=(cfg.beta1, cfg.beta2))
+        f = torch.compile(m) if compile_ else m
+
+        def fwd(x, y):
+            with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
+                return f(x, y)[1]
+
+        return Variant(name, m, o, fwd, context=lambda: fast_kernels(m, fast))
+
+    variants.append(ours("llmcourse trainer (fast kernels + fused AdamW)"))
+    if args.all:
+        variants += [ours("  readable norms/GELU, fused AdamW", fast=False),
+                     ours("  fast kernels, for-loop AdamW", fused=False),
+                     ours("  + bf16 autocast", bf16=True)]
+        if args.compile:
+            variants.append(ours("  + torch.compile", compile_=True))
+    return variants
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--nanogpt-dir", default=None, help="folder with nanoGPT's model.py")
+    p.add_argument("--rounds", type=int, default=6)
+    p.add_argument("--iters", type=int, default=25, help="steps per variant per round")
+    p.add_argument("--warmup", type=int, default=10, help="first steps of each variant not timed")
+    p.add_argument("--all", action="store_true", help="also time each optimisation on its own")
+    p.add_argument("--compile", action="store_true", help="with --all: include torch.compile")
+    args = p.parse_args(argv)
+    if args.nanogpt_dir and not (Path(args.nanogpt_dir) / "model.py").is_file():
+        p.error(f"--nanogpt-dir {args.nanogpt_dir!r} has no model.py")
+    if not args.nanogpt_dir:
+        print("note: no --nanogpt-dir given; the baseline is llmcourse's own model run the way "
+              "nanoGPT runs (fp32, readable kernels, for-loop AdamW, no compile).")
+
+    text = load_corpus()
+    tok = CharTokenizer.from_text(text)
+    train_ids, _ = train_val_split(encode_corpus(text, tok))
+    sampler = BatchSampler(train_ids, CFG.batch_size, CFG.block_size, seed=0)
+    n_steps = args.rounds * args.iters
+    batches = [tuple(t.contiguous() for t in sampler.next_batch()) for _ in range(n_steps)]
+    variants = build(args, tok.vocab_size)
+    peaks = [matmul_peak()]
+    t_compile = {}
+    for r in range(args.rounds):
+        for v in variants:
+            t0 = time.perf_counter()
+            v.run(batches[r * args.iters:(r + 1) * args.iters])
+            if r == 0:
+                t_compile[v.name] = time.perf_counter() - t0
+        peaks.append(matmul_peak())
+    peak = max(peaks)
+    tokens = CFG.batch_size * CFG.block_size
+    flops = flops_per_token(CFG.model_config(tok.vocab_size), seq_len=CFG.block_size) * tokens
+    print(f"\ntorch {torch.__version__}, {torch.get_num_threads()} threads, "
+          f"{args.rounds} rounds x {args.iters} steps, interleaved; fp32 matmul peak "
+          f"{peak / 1e9:.0f} GFLOP/s; {flops / 1e9:.2f} GFLOP per step ({tokens} tokens)")
+    print(f"{'variant':<56} {'ms/iter':>8} {'tok/s':>8} {'MFU':>6} {'vs base':>8} {'1st round s':>11}")
+    base_ms = None
+    for v in variants:
+        ms = statistics.median(v.times[args.warmup:]) * 1e3
+        base_ms = base_ms or ms
+        print(f"{v.name:<56} {ms:8.1f} {tokens / ms * 1e3:8.0f} {flops / (ms / 1e3) / peak:6.1%} "
+              f"{base_ms / ms:7.2f}x {t_compile[v.name]:11.1f}")
+    print("\nloss curve (same weights, same batches):")
+    marks = sorted({0, n_steps // 4, n_steps // 2, 3 * n_steps // 4, n_steps - 1})
+    print(f"{'step':>6} " + " ".join(f"{v.name[:22]:>23}" for v in variants))
+    for s in marks:
+        print(f"{s + 1:>6} " + " ".join(f"{v.losses[s]:23.4f}" for v in variants))
+    ref = variants[0].losses
+    for v in variants[1:]:
+        print(f"max |loss - baseline| over {n_steps} steps, {v.name.strip()}: "
+              f"{max(abs(a - b) for a, b in zip(v.losses, ref)):.2e}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,120 @@
+"""``python -m llmcourse train`` and ``generate``: tiny runs, real output, clear errors (lesson 20)."""
+
+import os
+import subprocess
+import sys
+
+import pytest
+import torch
+
+from llmcourse.pretrained import load_file
+from llmcourse.train_cli import cli_generate, cli_train
+
+ONE_THREAD = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONUNBUFFERED": "1"}
+
+
+@pytest.fixture(autouse=True)
+def one_thread():
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(n)
+
+
+@pytest.fixture(scope="module")
+def run_dir(tmp_path_factory):
+    out = tmp_path_factory.mktemp("cli") / "tiny"
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        assert cli_train(["--preset", "tiny", "--max-iters", "20", "--out", str(out), "--no-progress",
+                          "--export", str(out.parent / "tiny-export.pt")]) == 0
+    finally:
+        torch.set_num_threads(n)
+    return out
+
+
+def error_of(fn, argv, capsys) -> str:
+    with pytest.raises(SystemExit) as e:
+        fn(argv)
+    assert e.value.code == 2
+    return capsys.readouterr().err
+
+
+def test_help_texts(capsys):
+    for fn, words in ((cli_train, ["--preset", "--max-time", "--resume", "--out", "shakespeare-char", "tiny"]),
+                      (cli_generate, ["--checkpoint", "--prompt", "--temperature", "--top-p", "--tokens"])):
+        with pytest.raises(SystemExit) as e:
+            fn(["--help"])
+        assert e.value.code == 0
+        out = capsys.readouterr().out
+        assert all(w in out for w in words), out
+
+
+def test_train_writes_a_checkpoint_and_export(run_dir):
+    state = torch.load(run_dir / "ckpt.pt", weights_only=True)
+    assert state["step"] == 20 and state["train_config"]["max_iters"] == 20
+    model, tok = load_file(run_dir.parent / "tiny-export.pt")
+    assert not model.training and tok.vocab_size == 65
+    ref, _ = load_file(run_dir)
+    for (k, a), b in zip(model.state_dict().items(), ref.state_dict().values()):
+        torch.testing.assert_close(a, b, atol=2e-3, rtol=1e-2, msg=k)  # float16 storage
+    meta = torch.load(run_dir.parent / "tiny-export.pt", weights_only=True)["meta"]
+    assert meta["command"].startswith("python -m llmcourse train --preset tiny")
+
+
+def test_generate_from_the_run(run_dir, capsys):
+    assert cli_generate(["--checkpoint", str(run_dir), "--prompt", "ROMEO:", "--tokens", "40"]) == 0
+    text = capsys.readouterr().out
+    assert text.startswith("ROMEO:") and len(text.rstrip("\n")) >= 6 + 30  # 40 new characters
+    cli_generate(["--checkpoint", str(run_dir), "--tokens", "40", "--seed", "3"])
+    again = capsys.readouterr().out
+    cli_generate(["--checkpoint", str(run_dir), "--tokens", "40", "--seed", "3"])
+    assert capsys.readouterr().out == again  # seeded
+
+
+def test_generate_defaults_to_the_shipped_model(capsys):
+    assert cli_generate(["--tokens", "60", "--temperature", "0"]) == 0
+    text = capsys.readouterr().out
+    assert text.startswith("ROMEO:") and len(text) > 60
+
+
+def test_bad_train_arguments_are_explained(capsys, tmp_path):
+    err = error_of(cli_train, ["--preset", "gpt5"], capsys)
+    assert "unknown preset 'gpt5'" in err and "shakespeare-char" in err and "tiny" in err
+    assert "--max-time must be a positive number" in error_of(cli_train, ["--max-time", "-5"], capsys)
+    assert "--max-time must be a positive number" in error_of(cli_train, ["--max-time", "nan"], capsys)
+    assert "--batch-size must be a positive integer" in error_of(cli_train, ["--batch-size", "0"], capsys)
+    err = error_of(cli_train, ["--resume", "--out", str(tmp_path / "missing")], capsys)
+    assert "no checkpoint" in err and "without --resume" in err
+    assert "invalid float value" in error_of(cli_train, ["--max-time", "soon"], capsys)
+
+
+def test_bad_generate_arguments_are_explained(capsys, tmp_path, run_dir):
+    err = error_of(cli_generate, ["--checkpoint", str(tmp_path / "nowhere")], capsys)
+    assert "no checkpoint at" in err and "shakespeare-char" in err
+    err = error_of(cli_generate, ["--checkpoint", str(run_dir), "--prompt", "ROMEO€"], capsys)
+    assert "'€'" in err and "vocabulary" in err
+    assert "--top-p must be in (0, 1]" in error_of(cli_generate, ["--top-p", "1.5"], capsys)
+    assert "--tokens must be >= 0" in error_of(cli_generate, ["--tokens", "-1"], capsys)
+    assert "--temperature must be" in error_of(cli_generate, ["--temperature", "-1"], capsys)
+    (tmp_path / "junk.pt").write_bytes(b"not a checkpoint")
+    assert "not a readable llmcourse checkpoint" in error_of(
+        cli_generate, ["--checkpoint", str(tmp_path / "junk.pt")], capsys)
+
+
+def test_module_entry_point_end_to_end(tmp_path):
+    """The real command line, in a fresh interpreter."""
+    out = tmp_path / "run"
+    train = subprocess.run([sys.executable, "-m", "llmcourse", "train", "--preset", "tiny", "--max-iters", "10",
+                            "--out", str(out), "--no-progress"], capture_output=True, text=True,
+                           env=ONE_THREAD, timeout=120)
+    assert train.returncode == 0, train.stderr
+    assert "done: 10 steps" in train.stdout
+    gen = subprocess.run([sys.executable, "-m", "llmcourse", "generate", "--checkpoint", str(out),
+                          "--tokens", "20"], capture_output=True, text=True, env=ONE_THREAD, timeout=120)
+    assert gen.returncode == 0, gen.stderr
+    assert gen.stdout.startswith("ROMEO:") and len(gen.stdout.rstrip("\n")) >= 6 + 15
+    bad = subprocess.run([sys.executable, "-m", "llmcourse", "train", "--preset", "nope"],
+                         capture_output=True, text=True, env=ONE_THREAD, timeout=120)
+    assert bad.returncode == 2 and "unknown preset" in bad.stderr

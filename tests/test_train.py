@@ -1,0 +1,197 @@
+"""llmcourse.train: schedule, optimiser groups, the loop, callbacks, budgets, reproducibility and
+in-process resume (lesson 20). Every run here is the 30k-parameter ``tiny`` preset (seconds)."""
+
+import math
+
+import pytest
+import torch
+
+from llmcourse.model import GPT, GPTConfig
+from llmcourse.train import Trainer, TrainResult, make_optimizer, train
+from llmcourse.train_config import PRESETS, TrainConfig, get_preset, learning_rate_at, progress
+from llmcourse.train_fast import fast_kernels
+
+
+
+@pytest.fixture(autouse=True)
+def one_thread():
+    """Tiny models run fastest on one thread, and one thread per test process keeps parallel
+    test workers from oversubscribing the cores."""
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(n)
+
+
+def tiny(**kw):
+    kw.setdefault("progress", False)
+    kw.setdefault("log", None)
+    return Trainer("tiny", **kw)
+
+
+def losses(history, key="loss"):
+    return [(r["step"], r[key]) for r in history if key in r]
+
+
+# ---------------------------------------------------------------- schedule and configuration
+def test_warmup_is_linear_then_cosine_reaches_min_lr():
+    cfg = TrainConfig(learning_rate=1e-3, min_lr=1e-4, warmup_iters=10, max_iters=110)
+    lrs = [learning_rate_at(s, progress(s, 0.0, cfg), cfg) for s in range(111)]
+    assert lrs[0] == pytest.approx(1e-3 * 1 / 10 * (0.55 + 0.45 * math.cos(0)), rel=1e-9)
+    for s in range(9):  # warmup: increasing, proportional to step + 1 up to the cosine factor
+        assert lrs[s] < lrs[s + 1]
+    assert max(lrs) == pytest.approx(lrs[9]) and lrs[9] > 0.95e-3
+    assert all(a >= b for a, b in zip(lrs[9:], lrs[10:]))  # then never increases
+    assert lrs[-1] == pytest.approx(1e-4)
+    # halfway through the budget the cosine sits halfway between the two rates
+    assert learning_rate_at(55, 0.5, cfg) == pytest.approx(0.55e-3)
+
+
+def test_time_budget_drives_the_schedule():
+    cfg = TrainConfig(learning_rate=2e-3, min_lr=0.0, warmup_iters=0, max_iters=None, max_time=100.0)
+    assert progress(5, 25.0, cfg) == pytest.approx(0.25)
+    assert learning_rate_at(5, progress(5, 50.0, cfg), cfg) == pytest.approx(1e-3)
+    assert learning_rate_at(5, progress(5, 100.0, cfg), cfg) == pytest.approx(0.0)
+    both = cfg.replace(max_iters=10)  # whichever budget runs out first
+    assert progress(5, 10.0, both) == pytest.approx(0.5)
+
+
+def test_config_errors_are_clear():
+    with pytest.raises(ValueError, match="max_time"):
+        TrainConfig(max_time=-5)
+    with pytest.raises(ValueError, match="budget"):
+        TrainConfig(max_iters=None, max_time=None)
+    with pytest.raises(ValueError, match="divisible"):
+        TrainConfig(n_embd=30, n_head=4)
+    with pytest.raises(ValueError, match="shakespeare-char"):
+        get_preset("nope")
+    with pytest.raises(ValueError, match="unknown TrainConfig fields"):
+        get_preset("tiny", learning_rat=1.0)
+    assert set(PRESETS) >= {"shakespeare-char", "tiny", "nanogpt-cpu"}
+
+
+def test_weight_decay_on_matrices_only():
+    model = GPT(GPTConfig(vocab_size=20, block_size=8, n_layer=2, n_head=2, n_embd=16))
+    opt = make_optimizer(model, TrainConfig(weight_decay=0.3))
+    decay, no_decay = opt.param_groups
+    assert decay["weight_decay"] == 0.3 and no_decay["weight_decay"] == 0.0
+    assert all(p.dim() == 2 for p in decay["params"]) and all(p.dim() == 1 for p in no_decay["params"])
+    ids = {id(p) for g in opt.param_groups for p in g["params"]}
+    assert ids == {id(p) for p in model.parameters()}  # every parameter once (tied head included)
+    assert any(p is model.embed.tok.weight for p in decay["params"])
+
+
+def test_fast_kernels_compute_the_same_function_and_restore():
+    torch.manual_seed(0)
+    model = GPT(GPTConfig(vocab_size=20, block_size=8, n_layer=2, n_head=2, n_embd=16, activation="gelu"))
+    idx = torch.randint(0, 20, (3, 8))
+    ref_logits, ref_loss = model(idx, idx)
+    ref_loss.backward()
+    ref_grads = [p.grad.clone() for p in model.parameters()]
+    model.zero_grad()
+    with fast_kernels(model) as n:
+        assert n == 2 * 2 + 1 + 2  # two norms per block, the final norm, one GELU per block
+        assert model.blocks[0].ln_1.forward.__func__.__name__ == "_layer_norm_forward"
+        logits, loss = model(idx, idx)
+        loss.backward()
+        z = torch.linspace(-4, 4, 101)
+        fast_parts = (model.blocks[0].mlp.act(z), model.ln_f(z.view(-1, 1).expand(101, 16) * torch.arange(16.)))
+    slow_parts = (model.blocks[0].mlp.act(z), model.ln_f(z.view(-1, 1).expand(101, 16) * torch.arange(16.)))
+    for f, s in zip(fast_parts, slow_parts):  # each swapped piece on its own, tightly
+        torch.testing.assert_close(f, s, atol=1e-6, rtol=1e-5)
+    torch.testing.assert_close(logits, ref_logits, atol=1e-5, rtol=1e-5)
+    for p, g in zip(model.parameters(), ref_grads):
+        torch.testing.assert_close(p.grad, g, atol=1e-5, rtol=1e-4)
+    assert "forward" not in model.blocks[0].ln_1.__dict__  # the readable forward is back
+
+
+# ---------------------------------------------------------------- the loop
+def test_a_few_steps_reduce_the_loss_and_records_reach_callbacks():
+    seen = []
+    result = tiny(max_iters=40, eval_interval=20, callbacks=[seen.append]).train()
+    assert isinstance(result, TrainResult) and result.step == 40 and not result.model.training
+    evals = losses(result.history, "val_loss")
+    assert [s for s, _ in evals] == [0, 20, 40]
+    assert evals[0][1] == pytest.approx(math.log(65), abs=0.1)  # a uniform guess at init
+    assert evals[-1][1] < evals[0][1] - 0.6
+    assert seen == result.history
+    step_records = [r for r in seen if "loss" in r]
+    assert [r["step"] for r in step_records] == list(range(5, 41, 5))
+    assert {"step", "loss", "lr", "tokens_per_s", "elapsed"} <= set(step_records[0])
+    assert all(r["tokens_per_s"] > 0 for r in step_records)
+
+
+def test_same_seed_same_losses_other_seed_differs():
+    a = tiny(max_iters=15, seed=7).train().history
+    b = tiny(max_iters=15, seed=7).train().history
+    c = tiny(max_iters=15, seed=8).train().history
+    assert losses(a) == losses(b) and losses(a, "val_loss") == losses(b, "val_loss")
+    assert losses(a) != losses(c)
+
+
+def test_grad_clipping_limits_the_update():
+    """With AdamW the update barely depends on the gradient's scale, unless the clipped gradient
+    falls below Adam's epsilon (1e-8): clipping to 1e-12 must shrink the first step a lot."""
+    def first_step_change(clip):
+        t = tiny(max_iters=1, grad_clip=clip, warmup_iters=0, eval_iters=1)
+        before = [p.detach().clone() for p in t.model.parameters()]
+        t.train()
+        return sum((p.detach() - b).abs().sum().item() for p, b in zip(t.model.parameters(), before))
+
+    assert first_step_change(1e-12) < 0.05 * first_step_change(1.0)
+
+
+def test_time_budget_stops_the_run():
+    result = tiny(max_iters=None, max_time=2.0, eval_interval=10_000).train()
+    assert 2.0 <= result.elapsed < 2.0 + 10.0 and result.step > 10
+    assert losses(result.history, "val_loss")[-1][0] == result.step  # a final evaluation
+    lrs = [r["lr"] for r in result.history if "loss" in r and r["step"] >= 10]  # after warmup
+    assert all(a >= b for a, b in zip(lrs, lrs[1:])) and lrs[0] > lrs[-1], \
+        "the learning rate must fall as time passes"
+    assert lrs[-1] < 0.5 * get_preset("tiny").learning_rate
+
+
+def test_progress_bar_shows_the_loss(capsys):
+    tiny(max_iters=10, progress=True).train()
+    err = capsys.readouterr().err
+    assert "training" in err and "loss=" in err and "10/10" in err
+
+
+def test_train_shortcut_takes_a_custom_text():
+    text = "abcabcabd" * 200
+    result = train("tiny", text=text, max_iters=5, progress=False, log=None)
+    assert result.tokenizer.vocab_size == 4 and result.model.config.vocab_size == 4
+
+
+def test_resume_in_process_continues_the_same_run(tmp_path):
+    full = tiny(max_iters=30, eval_interval=10).train().history
+
+    def stop_at_20(record):  # as if the learner pressed "interrupt" after step 20
+        if record["step"] == 20 and "loss" in record:
+            raise KeyboardInterrupt
+
+    first = tiny(max_iters=30, eval_interval=10, out_dir=tmp_path, callbacks=[stop_at_20]).train()
+    assert first.interrupted and first.step == 20
+    resumed = Trainer("tiny", out_dir=tmp_path, resume=True, max_iters=30, progress=False, log=None).train()
+    assert resumed.step == 30
+    for key in ("loss", "val_loss"):
+        for (s1, v1), (s2, v2) in zip(losses(full, key), losses(resumed.history, key)):
+            assert s1 == s2 and v1 == pytest.approx(v2, abs=1e-6)
+    assert len(losses(full, "loss")) == len(losses(resumed.history, "loss"))
+
+
+def test_resume_needs_a_checkpoint(tmp_path):
+    with pytest.raises(FileNotFoundError, match="no checkpoint"):
+        Trainer("tiny", out_dir=tmp_path, resume=True, progress=False, log=None)
+    with pytest.raises(ValueError, match="out_dir"):
+        Trainer("tiny", resume=True, progress=False, log=None)
+
+
+def test_interrupt_saves_a_checkpoint(tmp_path):
+    def stop(record):
+        if record["step"] == 10 and "loss" in record:
+            raise KeyboardInterrupt
+
+    result = tiny(max_iters=50, out_dir=tmp_path, callbacks=[stop]).train()
+    assert result.interrupted and result.step == 10
+    assert torch.load(tmp_path / "ckpt.pt", weights_only=True)["step"] == 10
