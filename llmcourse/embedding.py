@@ -197,3 +197,28 @@ def embedding_scale(n_embd: int) -> float:
     """Lesson 5: the ``sqrt(d_model)`` factor the 2017 Transformer multiplies embeddings by
     (GPT-2 does not scale; it initialises embeddings small instead)."""
     return math.sqrt(n_embd)
+
+
+def nearest_neighbours(E: torch.Tensor, i: int, k: int = 5) -> tuple[torch.Tensor, torch.Tensor]:
+    """Lesson 3: the ``k`` rows of ``E`` ``(V, d)`` most similar to row ``i`` by cosine
+    similarity, row ``i`` itself excluded. Returns ``(ids, similarities)``, both ``(k,)``, most
+    similar first.
+
+    >>> E = torch.tensor([[1.0, 0.0], [0.9, 0.1], [-1.0, 0.0], [0.0, 5.0]])
+    >>> ids, sims = nearest_neighbours(E, 0, k=2)
+    >>> ids.tolist(), [round(s, 3) for s in sims.tolist()]
+    ([1, 3], [0.994, 0.0])
+    """
+    if not isinstance(E, torch.Tensor) or E.dim() != 2:
+        raise ValueError(f"E must be a (vocab_size, n_embd) tensor, got {type(E).__name__} "
+                         f"of shape {tuple(getattr(E, 'shape', ()))}.")
+    V = E.shape[0]
+    if not 0 <= int(i) < V:
+        raise IndexError(f"row {i} does not exist: E has rows 0..{V - 1}.")
+    if not 1 <= k <= V - 1:
+        raise ValueError(f"k must be between 1 and {V - 1} (the other rows of E), got {k}.")
+    unit = torch.nn.functional.normalize(E.detach().float(), dim=-1)  # (V, d), rows of length 1
+    sims = unit @ unit[int(i)]  # (V,): cosine of every row with row i
+    sims[int(i)] = float("-inf")  # not its own neighbour
+    top = torch.topk(sims, k)
+    return top.indices, top.values
