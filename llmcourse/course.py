@@ -105,3 +105,45 @@ def colab_url(path: str) -> str:
 def pip_install_spec() -> str:
     """What the Colab setup cell passes to ``%pip install``: the package from the repository."""
     return f"llmcourse @ git+{REPO_URL}@{BRANCH}"
+
+
+#: One line per lesson for the README's table: what the learner builds and sees.
+SUMMARIES: dict[int, str] = {
+    1: "the whole pipeline on a trained model: text → tokens → next-token distribution → generated text",
+    2: "a character tokenizer; BPE by hand on “low lower lowest lowly”; byte-level BPE equal to tiktoken",
+    3: "embedding lookup = one-hot × matrix; cosine similarity; the trained model's character embeddings",
+    4: "why attention is order-blind; sinusoidal, learned and rotary (RoPE) positions",
+    5: "token + position embeddings with dropout: the input the transformer sees",
+    6: "LayerNorm by hand = `nn.LayerNorm`; BatchNorm; RMSNorm; pre-LN vs post-LN stability",
+    7: "single-head attention; the seed's 3-token dry run to two decimals",
+    8: "splitting and merging heads; equal to `nn.MultiheadAttention`",
+    9: "the query, key and value projections; fused QKV; the attention explorer",
+    10: "the causal mask; what leaks without it",
+    11: "stable softmax; why scores are divided by √d_k (saturation and gradients measured)",
+    12: "concatenating heads and the output projection W_O; parameter count",
+    13: "GELU vs ReLU; the 4× position-wise MLP; its share of the parameters",
+    14: "gradient flow through a deep stack with and without residuals",
+    15: "the pre-LN block, equal to GPT-2's block given the same weights",
+    16: "stacking blocks; parameters by formula and by module; depth vs loss",
+    17: "final norm, LM head with weight tying, cross-entropy, loss at init = ln(vocab), perplexity",
+    18: "greedy, temperature, top-k and top-p with the seed's tables; sliders; the sampling loop",
+    19: "parameter and FLOP formulas vs GPT-2/GPT-3; Chinchilla; KV-cache speed-up; a scaling law live",
+    20: "one prompt traced through every stage; train a GPT on Tiny Shakespeare; checkpoint; generate",
+}
+assert set(SUMMARIES) == {les.number for les in LESSONS}
+
+
+def readme_table() -> str:
+    """The README's lesson table (Markdown), written by ``tools/stamp_notebooks.py --readme``.
+
+    >>> readme_table().splitlines()[0]
+    '| # | Lesson | You build | Exercises | Colab |'
+    """
+    badge = "https://colab.research.google.com/assets/colab-badge.svg"
+    rows = ["| # | Lesson | You build | Exercises | Colab |", "|---|---|---|---|---|"]
+    for les in LESSONS:
+        rows.append(f"| {les.id} | [{les.title}]({les.notebook}) | {SUMMARIES[les.number]} | "
+                    f"[exercises]({les.exercises}) · [solutions]({les.solutions}) | "
+                    f"[![Open in Colab]({badge})]({colab_url(les.notebook)}) "
+                    f"[exercises]({colab_url(les.exercises)}) |")
+    return "\n".join(rows)

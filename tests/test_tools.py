@@ -248,3 +248,19 @@ def test_tool_doctests():
     failed, attempted = doctest.testmod(make_exercises)
     assert attempted > 0 and failed == 0
     assert check_structure.lesson_problems  # imported without error
+
+
+def test_readme_lesson_table_is_current_and_every_link_exists():
+    """README's table is written by `tools/stamp_notebooks.py --readme` from llmcourse/course.py;
+    every lesson, exercise and solution notebook it links to must exist."""
+    import re
+
+    from llmcourse.course import LESSONS, readme_table
+    from tools.nbutil import REPO
+
+    text = (REPO / "README.md").read_text(encoding="utf-8")
+    assert readme_table() in text, "README's lesson table is stale: run python tools/stamp_notebooks.py --readme"
+    links = re.findall(r"\]\(((?:notebooks|exercises|solutions)/[^)]+)\)", readme_table())
+    assert len(links) == 3 * len(LESSONS)
+    missing = [p for p in links if not (REPO / p).is_file()]
+    assert not missing, f"README links to notebooks that do not exist: {missing}"

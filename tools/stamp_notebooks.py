@@ -9,6 +9,7 @@ others. Running it twice changes nothing.
     python tools/stamp_notebooks.py                 # every notebook in notebooks/, exercises/, solutions/
     python tools/stamp_notebooks.py notebooks/10_causal_masking.ipynb
     python tools/stamp_notebooks.py --check         # exit 1 if a notebook is not stamped
+    python tools/stamp_notebooks.py --readme        # rewrite README.md's lesson table only
 """
 
 from __future__ import annotations
@@ -66,11 +67,33 @@ def course_notebooks() -> list[Path]:
     return sorted(p for d in ("notebooks", "solutions", "exercises") for p in (REPO / d).glob("*.ipynb"))
 
 
+README_START, README_END = "<!-- lessons -->", "<!-- /lessons -->"
+
+
+def stamp_readme(readme: Path = REPO / "README.md") -> bool:
+    """Write ``course.readme_table()`` between the README's lesson markers; True if it changed."""
+    from llmcourse.course import readme_table
+
+    text = readme.read_text(encoding="utf-8")
+    if README_START not in text or README_END not in text:
+        raise SystemExit(f"{readme}: add the markers {README_START} and {README_END} where the table goes.")
+    head, rest = text.split(README_START, 1)
+    _, tail = rest.split(README_END, 1)
+    new = f"{head}{README_START}\n{readme_table()}\n{README_END}{tail}"
+    if new != text:
+        readme.write_text(new, encoding="utf-8")
+    return new != text
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("paths", nargs="*", help="notebooks (default: all course notebooks)")
     ap.add_argument("--check", action="store_true", help="only report notebooks that would change")
+    ap.add_argument("--readme", action="store_true", help="rewrite README.md's lesson table and stop")
     args = ap.parse_args(argv)
+    if args.readme:
+        print("README.md: lesson table " + ("rewritten" if stamp_readme() else "already current"))
+        return 0
     paths = [Path(p) for p in args.paths] or course_notebooks()
     stale = []
     for path in paths:
