@@ -17,6 +17,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from .tokenizer_core import _merge_ids
+
 SEPARATOR = "_"
 
 
@@ -39,15 +41,8 @@ def merge_pair(word, pair, new):
     >>> merge_pair(["l", "o", "w", "l", "o"], ("l", "o"), "lo")
     ['lo', 'w', 'lo']
     """
-    out, i = [], 0
-    while i < len(word):
-        if i + 1 < len(word) and (word[i], word[i + 1]) == tuple(pair):
-            out.append(new)
-            i += 2
-        else:
-            out.append(word[i])
-            i += 1
-    return out
+    a, b = pair
+    return _merge_ids(list(word), a, b, new)  # the tokenizer's own merge, on any symbols
 
 
 @dataclass
