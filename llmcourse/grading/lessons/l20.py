@@ -1,0 +1,320 @@
+"""Lesson 20 (Complete Pipeline) exercises: the three loops around the model.
+
+20.1 ``next_token_probs(model, tokenizer, text, temperature=1.0)``: text in, the next token's
+     distribution ``(vocab_size,)`` out (encode, crop to ``block_size``, forward, last position,
+     temperature, softmax; eval mode).
+20.2 ``train_step(model, optimizer, x, y, grad_clip=1.0)``: one optimisation step (zero the
+     gradients, forward with targets, backward, clip the gradient norm, step); returns the loss.
+20.3 ``generate_tokens(model, idx, max_new_tokens, temperature=1.0, seed=0)``: the sampling loop
+     without a KV cache; ``temperature=0`` is greedy; one ``torch.Generator`` seeded once.
+
+The models in the checks are small random GPTs whose token embeddings are scaled up so that
+their next-token distributions are far from uniform (mistakes then change the output clearly).
+
+>>> model, tok = _model_and_tokenizer(0)
+>>> next_token_probs(model, tok, "ROMEO:").shape
+torch.Size([52])
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+
+from llmcourse import sampling
+from llmcourse.data import load_corpus
+from llmcourse.grading import Case, Mistake, close, exact, exercise
+from llmcourse.model import GPT, GPTConfig
+from llmcourse.tokenizer import CharTokenizer
+
+_TEXT = load_corpus("tinyshakespeare")[:3000]
+_TOK = CharTokenizer.from_text(_TEXT)
+BLOCK = 16
+
+
+def _model_and_tokenizer(seed: int, dropout: float = 0.0, block_size: int = BLOCK, emb_std: float = 0.12):
+    """A 2-layer GPT over the characters of the corpus's first 3000 characters, built from
+    ``seed`` without touching the caller's random state."""
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        cfg = GPTConfig(vocab_size=_TOK.vocab_size, block_size=block_size, n_layer=2, n_head=2, n_embd=32,
+                        dropout=dropout)
+        model = GPT(cfg)
+        with torch.no_grad():
+            model.embed.tok.weight.normal_(0.0, emb_std)  # peaked distributions (tied LM head)
+    return model.eval(), _TOK
+
+
+def _snippet(r, length: int) -> str:
+    start = r.integer(0, len(_TEXT) - length - 1)
+    return _TEXT[start:start + length]
+
+
+class _one_thread:
+    """Run tiny models on one thread: on a busy machine, thread hand-offs can make a 30k-parameter
+    forward pass a hundred times slower and push a correct solution over the time limit."""
+
+    def __enter__(self):
+        self.n = torch.get_num_threads()
+        torch.set_num_threads(1)
+
+    def __exit__(self, *exc):
+        torch.set_num_threads(self.n)
+
+
+def _plain_run(submission, case):
+    args, kwargs = case.inputs()
+    with _one_thread():
+        return submission(*args, **kwargs)
+
+
+def _seeded_run(submission, case):
+    """Call with torch's global generator seeded, so dropout left on gives a reproducible output."""
+    args, kwargs = case.inputs()
+    torch.manual_seed(1234)
+    with _one_thread():
+        return submission(*args, **kwargs)
+
+
+# --- 20.1 text in, distribution out -----------------------------------------------------------
+def next_token_probs(model, tokenizer, text: str, temperature: float = 1.0) -> torch.Tensor:
+    """Reference: the package's pieces, step by step."""
+    model.eval()
+    ids = tokenizer.encode(text)[-model.config.block_size:]
+    idx = torch.tensor([ids], dtype=torch.long)  # (1, T)
+    with torch.no_grad():
+        logits = model(idx)[0, -1]  # (V,)
+    return sampling.probabilities(logits, temperature)
+
+
+def _probs_buggy(*, position=-1, crop="last", softmax=True, temp="divide", evaluate=True, log=False):
+    def fn(model, tokenizer, text, temperature=1.0):
+        if evaluate:
+            model.eval()
+        ids = tokenizer.encode(text)
+        B = model.config.block_size
+        ids = ids[-B:] if crop == "last" else ids[:B]
+        idx = torch.tensor([ids], dtype=torch.long)  # (1, T)
+        with torch.no_grad():
+            logits = model(idx)[0, position]  # (V,)
+        z = logits / temperature if temp == "divide" else logits * temperature
+        if log:
+            return F.log_softmax(z, dim=-1)
+        return F.softmax(z, dim=-1) if softmax else z
+    return fn
+
+
+def _probs_visible(r):
+    model, tok = _model_and_tokenizer(0)
+    return [Case(model, tok, "ROMEO:").named("a small random GPT, prompt 'ROMEO:'")]
+
+
+def _probs_hidden(r):
+    cases = []
+    for length, temperature in ((r.integer(3, BLOCK - 1), 1.0), (r.integer(BLOCK + 5, 3 * BLOCK), 1.0),
+                                (r.integer(5, 2 * BLOCK), r.choice([0.5, 0.7, 1.5, 2.0]))):
+        model, tok = _model_and_tokenizer(r.seed_torch())
+        cases.append(Case(model, tok, _snippet(r, length), temperature=temperature))
+    cases[1].named(f"a prompt longer than block_size={BLOCK}")
+    model, tok = _model_and_tokenizer(r.seed_torch(), dropout=0.3)
+    model.train()  # handed over in training mode: the function must switch dropout off
+    cases.append(Case(model, tok, _snippet(r, 10)).named("a model with dropout=0.3, still in training mode"))
+    return cases
+
+
+exercise(
+    "20.1", "Text in, next-token distribution out", points=2,
+    reference=next_token_probs,
+    visible=_probs_visible,
+    hidden=_probs_hidden,
+    compare=close(atol=1e-6, rtol=1e-4),
+    run=_seeded_run,
+    hint="Encode the text, keep the last block_size ids, make a (1, T) long tensor, run the model in "
+         "eval mode, take the logits of the last position, divide by the temperature, softmax.",
+    mistakes=[
+        Mistake("logits of the first position", _probs_buggy(position=0),
+                hint="The prediction for the next token sits at the LAST position: logits[0, -1]."),
+        Mistake("kept the first block_size tokens", _probs_buggy(crop="first"),
+                hint="When the text is longer than block_size, keep its most recent tokens: "
+                     "ids[-block_size:], not ids[:block_size]."),
+        Mistake("returned logits", _probs_buggy(softmax=False),
+                hint="Return probabilities: apply softmax over the vocabulary (dim=-1) to the "
+                     "temperature-scaled logits."),
+        Mistake("log-probabilities", _probs_buggy(log=True),
+                hint="Return probabilities (softmax), not log-probabilities (log_softmax)."),
+        Mistake("temperature multiplied", _probs_buggy(temp="multiply"),
+                hint="Divide the logits by the temperature (T < 1 sharpens, T > 1 flattens)."),
+        Mistake("dropout left on", _probs_buggy(evaluate=False),
+                hint="Call model.eval() before the forward pass: in training mode dropout zeroes random "
+                     "activations and the distribution changes from call to call."),
+    ],
+)
+
+
+# --- 20.2 one training step ---------------------------------------------------------------------
+def train_step(model, optimizer, x: torch.Tensor, y: torch.Tensor, grad_clip: float = 1.0) -> float:
+    """Reference: the trainer's step (``llmcourse.train.Trainer._train_step``), returning a float."""
+    optimizer.zero_grad(set_to_none=True)
+    _, loss = model(x, y)
+    loss.backward()
+    torch.nn.utils.clip_grad_norm_(model.parameters(), grad_clip)
+    optimizer.step()
+    return loss.item()
+
+
+def _step_buggy(*, zero=True, clip="norm", step=True):
+    def fn(model, optimizer, x, y, grad_clip=1.0):
+        if zero:
+            optimizer.zero_grad(set_to_none=True)
+        _, loss = model(x, y)
+        loss.backward()
+        if clip == "norm":
+            torch.nn.utils.clip_grad_norm_(model.parameters(), grad_clip)
+        elif clip == "value":
+            torch.nn.utils.clip_grad_value_(model.parameters(), grad_clip)
+        if step:
+            optimizer.step()
+        return loss.item()
+    return fn
+
+
+def _loss_value(out) -> float:
+    if isinstance(out, torch.Tensor) and out.numel() == 1:
+        return float(out.detach())
+    if isinstance(out, (int, float)) and not isinstance(out, bool):
+        return float(out)
+    raise TypeError(f"train_step must return the loss as a Python float (loss.item()), got {type(out).__name__} "
+                    f"{out!r:.60}")
+
+
+def _run_steps(submission, case):
+    """Run ``submission`` once per batch in ``x``/``y`` (stacked along dim 0) and return the losses
+    and every parameter afterwards (flattened)."""
+    (model, optimizer, xs, ys), kwargs = case.inputs()  # copied together: the optimizer keeps its params
+    model.train()
+    with _one_thread():
+        losses = [_loss_value(submission(model, optimizer, x, y, **kwargs)) for x, y in zip(xs, ys)]
+    params = torch.cat([p.detach().flatten() for p in model.parameters()])
+    return torch.tensor(losses), params
+
+
+def _step_case(r, opt: str, grad_clip: float, n_steps: int = 3) -> Case:
+    model, _ = _model_and_tokenizer(r.seed_torch(), block_size=8)
+    if opt == "sgd":
+        optimizer = torch.optim.SGD(model.parameters(), lr=0.5)
+    else:
+        optimizer = torch.optim.AdamW(model.parameters(), lr=1e-2)
+    V, B, T = model.config.vocab_size, 4, 8
+    data = r.randint(0, V, n_steps, B, T + 1)  # (steps, B, T + 1) random windows
+    xs, ys = data[..., :-1], data[..., 1:]  # (steps, B, T) each
+    label = f"{n_steps} steps with {'SGD' if opt == 'sgd' else 'AdamW'}, grad_clip={grad_clip:g}"
+    return Case(model, optimizer, xs, ys, grad_clip=grad_clip).named(label)
+
+
+exercise(
+    "20.2", "One training step", points=2,
+    reference=train_step,
+    visible=lambda r: [_step_case(r, "sgd", 0.05)],
+    hidden=lambda r: [_step_case(r, "adamw", 1.0), _step_case(r, "sgd", 1e6, n_steps=2),
+                      _step_case(r, "sgd", r.choice([0.02, 0.05, 0.1]), n_steps=4)],
+    compare=close(atol=1e-5, rtol=1e-4),
+    run=_run_steps,
+    hint="Order: optimizer.zero_grad(), logits, loss = model(x, y), loss.backward(), "
+         "torch.nn.utils.clip_grad_norm_(model.parameters(), grad_clip), optimizer.step(); "
+         "return loss.item().",
+    mistakes=[
+        Mistake("gradients never cleared", _step_buggy(zero=False),
+                hint="PyTorch adds new gradients to the old ones: call optimizer.zero_grad() at the start "
+                     "of every step."),
+        Mistake("no clipping", _step_buggy(clip=None),
+                hint="Clip after backward() and before step(): "
+                     "torch.nn.utils.clip_grad_norm_(model.parameters(), grad_clip)."),
+        Mistake("clipped each value instead of the norm", _step_buggy(clip="value"),
+                hint="clip_grad_value_ cuts every entry separately and changes the gradient's direction; "
+                     "clip_grad_norm_ rescales the whole gradient so that its norm is at most grad_clip."),
+        Mistake("no optimizer step", _step_buggy(step=False),
+                hint="After backward() and clipping, call optimizer.step() to update the weights (and do "
+                     "not zero the gradients between backward() and step())."),
+    ],
+)
+
+
+# --- 20.3 the sampling loop -----------------------------------------------------------------------
+def generate_tokens(model, idx: torch.Tensor, max_new_tokens: int, temperature: float = 1.0,
+                    seed: int = 0) -> torch.Tensor:
+    """Reference: ``llmcourse.sampling.generate`` without the KV cache, with one seeded generator."""
+    g = torch.Generator().manual_seed(seed)
+    return sampling.generate(model, idx, max_new_tokens, temperature=temperature, use_cache=False, generator=g)
+
+
+def _gen_buggy(*, crop="last", position=-1, temp="divide", greedy=False, feed=True, reseed=False):
+    def fn(model, idx, max_new_tokens, temperature=1.0, seed=0):
+        model.eval()
+        g = torch.Generator().manual_seed(seed)
+        out, ctx = idx, idx
+        B = model.config.block_size
+        with torch.no_grad():
+            for _ in range(max_new_tokens):
+                cond = ctx[:, -B:] if crop == "last" else ctx[:, :B]
+                logits = model(cond)[:, position, :]  # (B, V)
+                if temperature == 0 or greedy:
+                    nxt = logits.argmax(dim=-1, keepdim=True)  # (B, 1)
+                else:
+                    z = logits / temperature if temp == "divide" else logits * temperature
+                    if reseed:
+                        g = torch.Generator().manual_seed(seed)
+                    nxt = torch.multinomial(F.softmax(z, dim=-1), 1, generator=g)  # (B, 1)
+                out = torch.cat([out, nxt], dim=1)  # (B, T + 1)
+                ctx = out if feed else idx
+        return out
+    return fn
+
+
+def _gen_visible(r):
+    model, tok = _model_and_tokenizer(0)
+    prompt = torch.tensor([tok.encode("ROMEO:")])  # (1, 6)
+    return [Case(model, prompt, 20, temperature=0.0).named("greedy, 20 tokens after 'ROMEO:'"),
+            Case(model, prompt, 20, temperature=1.0, seed=3).named("sampled at T=1, seed 3")]
+
+
+def _gen_hidden(r):
+    cases = []
+    for B, T0, n, temperature in ((1, r.integer(2, 8), 25, r.choice([0.7, 1.0, 1.3])),
+                                  (2, r.integer(3, 10), 15, 1.0),
+                                  (1, r.integer(BLOCK + 1, 2 * BLOCK), 10, r.choice([0.8, 1.5])),
+                                  (1, r.integer(2, 6), 25, 0.0)):
+        model, _ = _model_and_tokenizer(r.seed_torch())
+        prompt = r.randint(0, model.config.vocab_size, B, T0)  # (B, T0)
+        cases.append(Case(model, prompt, n, temperature=temperature, seed=r.integer(0, 10_000)))
+    return cases
+
+
+exercise(
+    "20.3", "The generation loop", points=2,
+    reference=generate_tokens,
+    visible=_gen_visible,
+    hidden=_gen_hidden,
+    compare=exact(),
+    run=_plain_run,
+    hint="Make g = torch.Generator().manual_seed(seed) once. Each step: crop to the last block_size "
+         "tokens, logits of the last position, divide by the temperature, softmax, "
+         "torch.multinomial(probs, 1, generator=g), append to idx. temperature=0: argmax instead.",
+    mistakes=[
+        Mistake("kept the first block_size tokens", _gen_buggy(crop="first"),
+                hint="Once the sequence is longer than block_size, feed the model its LAST block_size "
+                     "tokens: idx[:, -block_size:]."),
+        Mistake("logits of the first position", _gen_buggy(position=0),
+                hint="Use the logits of the last position, logits[:, -1, :]: that is the prediction for "
+                     "the token that comes next."),
+        Mistake("temperature multiplied", _gen_buggy(temp="multiply"),
+                hint="Divide the logits by the temperature before the softmax."),
+        Mistake("always greedy", _gen_buggy(greedy=True),
+                hint="For temperature > 0, sample with torch.multinomial(probs, 1, generator=g); argmax "
+                     "only when temperature == 0."),
+        Mistake("new token not fed back", _gen_buggy(feed=False),
+                hint="Append each new token to the sequence and feed the longer sequence at the next step."),
+        Mistake("generator re-seeded every step", _gen_buggy(reseed=True),
+                hint="Create and seed the generator once, before the loop; re-seeding it every step makes "
+                     "every draw use the same random number."),
+    ],
+)
