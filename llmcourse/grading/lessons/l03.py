@@ -1,0 +1,224 @@
+"""Lesson 3 (Token Embeddings) exercises.
+
+03.1 ``embedding_lookup(ids, E)``: the rows of the table ``E`` ``(V, d)`` for token ids of any
+     shape ``(...)`` -> ``(..., d)``.
+03.2 ``cosine_similarity(a, b)``: cosine of the angle between vectors along the last dimension.
+03.3 ``nearest_neighbours(E, i, k)``: the ids of the ``k`` rows most similar to row ``i`` (by
+     cosine), most similar first, row ``i`` itself excluded.
+
+The seed's table, four words with four numbers each:
+
+>>> embedding_lookup(torch.tensor([0, 1, 2]), SEED_E)[1]        # "cat"
+tensor([ 0.7800,  0.3000, -0.1200,  0.4500])
+>>> round(float(cosine_similarity(SEED_E[0], SEED_E[1])), 4)    # "the" vs "cat"
+0.269
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+
+from llmcourse import embedding
+from llmcourse.grading import Case, Mistake, close, exact, exercise
+
+#: The seed's embedding matrix: "the"=0, "cat"=1, "sat"=2, "on"=3, d = 4.
+SEED_WORDS = ["the", "cat", "sat", "on"]
+SEED_E = torch.tensor([[0.12, -0.50, 0.33, 0.78],
+                       [0.78, 0.30, -0.12, 0.45],
+                       [0.45, -0.10, 0.67, -0.23],
+                       [0.33, 0.89, 0.11, 0.56]])
+
+
+# --- 03.1 embedding lookup -----------------------------------------------------------------------
+def embedding_lookup(ids: torch.Tensor, E: torch.Tensor) -> torch.Tensor:
+    """Reference: row ``ids[...]`` of ``E`` for every id, via PyTorch's own ``F.embedding``."""
+    return F.embedding(ids, E)  # (..., d)
+
+
+def _lookup_cases(r):
+    V, d = r.integer(5, 30), r.choice([3, 6, 8])
+    E = r.randn(V, d)
+    B, T = r.integer(2, 4), r.integer(2, 7)
+    return [
+        Case(r.randint(0, V, T), E).named(f"a sequence of {T} ids into a ({V}, {d}) table"),
+        Case(r.randint(0, V, B, T), E).named(f"a batch of ids, shape ({B}, {T})"),
+        Case(torch.tensor([0, V - 1, 0, 0]), E).named("the first and the last row, repeated"),
+        Case(torch.tensor(r.integer(0, V - 1)), E).named("a single id (a 0-dimensional tensor)"),
+        Case(r.randint(0, 50257, 3), r.randn(50257, 4)).named("GPT-2's vocabulary size, 50257 rows"),
+    ]
+
+
+exercise(
+    "03.1", "Embedding lookup", points=1,
+    reference=embedding_lookup,
+    visible=[Case(torch.tensor([0, 1, 2]), SEED_E).named('the seed\'s table, "the cat sat" = ids [0, 1, 2]')],
+    hidden=_lookup_cases,
+    compare=close(atol=1e-6, rtol=1e-6),
+    hint="Index the table with the id tensor: E[ids] returns one row per id and keeps the shape of "
+         "ids, adding the dimension d at the end.",
+    mistakes=[
+        Mistake("one-hot vectors, not rows", lambda ids, E: F.one_hot(ids, E.shape[0]).float(),
+                hint="one_hot(ids) is only half of the computation: multiply it by the table "
+                     "(one_hot(ids).float() @ E), or simply index the table, E[ids]."),
+        Mistake("off by one", lambda ids, E: E[ids - 1],
+                hint="Ids count from 0: id 0 is row 0 of E, so use E[ids], not E[ids - 1]."),
+        Mistake("the vectors summed", lambda ids, E: E[ids].sum(dim=-2),
+                hint="Return one vector per token, shape (..., d); do not add the rows of a "
+                     "sequence together."),
+        Mistake("batch flattened", lambda ids, E: E[ids.reshape(-1)],
+                hint="Keep the shape of ids: a (B, T) batch of ids gives a (B, T, d) result. "
+                     "E[ids] does this without any reshape."),
+    ],
+)
+
+
+# --- 03.2 cosine similarity ----------------------------------------------------------------------
+def cosine_similarity(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+    """Reference: ``a . b / (|a| |b|)`` along the last dimension (inputs broadcast)."""
+    return (a * b).sum(dim=-1) / (a.norm(dim=-1) * b.norm(dim=-1))  # (...)
+
+
+def _scaled_rows(r, n, d, low=-2.0, high=2.0):
+    """Random rows whose lengths differ by orders of magnitude (10**low .. 10**high)."""
+    lengths = 10 ** (low + (high - low) * r.rand(n, 1))  # (n, 1)
+    return r.randn(n, d) * lengths
+
+
+def _cosine_cases(r):
+    d = r.choice([3, 5, 8, 16])
+    N, B, T = r.integer(4, 9), r.integer(2, 3), r.integer(2, 5)
+    a = r.randn(d, scale=3.0)
+    return [
+        Case(_scaled_rows(r, N, d), _scaled_rows(r, N, d)).named(f"{N} pairs of rows of very different lengths"),
+        Case(a, 3.0 * a).named("b = 3 a (same direction: cosine 1)"),
+        Case(a, -0.5 * a).named("b = -a / 2 (opposite: cosine -1)"),
+        Case(torch.tensor([1.0, 0.0, 0.0]), torch.tensor([0.0, 2.0, 0.0])).named("orthogonal vectors"),
+        Case(r.randn(B, T, d), r.randn(B, T, d, scale=0.1)).named(f"3-D inputs ({B}, {T}, {d})"),
+        Case(a, _scaled_rows(r, N, d)).named("one vector (d,) against a table (N, d): broadcasting"),
+    ]
+
+
+def _dot(a, b):
+    return (a * b).sum(dim=-1)
+
+
+exercise(
+    "03.2", "Cosine similarity", points=1,
+    reference=cosine_similarity,
+    visible=[Case(SEED_E[0], SEED_E[1]).named('the seed\'s "the" and "cat"')],
+    hidden=_cosine_cases,
+    compare=close(atol=1e-5, rtol=1e-4),
+    hint="cos(a, b) = (a * b).sum(-1) / (a.norm(dim=-1) * b.norm(dim=-1)): the dot product divided "
+         "by both lengths, everything along the last dimension.",
+    mistakes=[
+        Mistake("dot product, not normalised", _dot,
+                hint="The dot product grows with the vectors' lengths. Divide it by |a| * |b| so that "
+                     "only the angle counts (the result is always between -1 and 1)."),
+        Mistake("only a normalised", lambda a, b: _dot(a, b) / a.norm(dim=-1),
+                hint="Divide by the lengths of BOTH vectors: a.norm(dim=-1) * b.norm(dim=-1)."),
+        Mistake("divided by squared lengths",
+                lambda a, b: _dot(a, b) / ((a * a).sum(-1) * (b * b).sum(-1)),
+                hint="The length is the square root of the sum of squares: use .norm(dim=-1) (or "
+                     ".pow(2).sum(-1).sqrt()), not the sum of squares itself."),
+        Mistake("Euclidean distance", lambda a, b: (a - b).norm(dim=-1),
+                hint="That is the distance |a - b|. Cosine similarity is about the angle: "
+                     "a . b / (|a| |b|)."),
+        Mistake("summed over the first dimension", lambda a, b: (a * b).sum(0) / (a.norm(dim=0) * b.norm(dim=0)),
+                hint="Reduce over the LAST dimension (dim=-1), the d numbers of each vector; the "
+                     "dimensions before it are separate vectors. (F.cosine_similarity's default "
+                     "dim=1 is only right for 2-D inputs.)"),
+    ],
+)
+
+
+# --- 03.3 nearest neighbours ---------------------------------------------------------------------
+def nearest_neighbours(E: torch.Tensor, i: int, k: int) -> torch.Tensor:
+    """Reference: ``llmcourse.embedding.nearest_neighbours(E, i, k)`` ids, a LongTensor ``(k,)``."""
+    return embedding.nearest_neighbours(E, i, k)[0]
+
+
+def _opposite_table(r, d=6, n=8):
+    """Row 0 and a few rows like it; every other row points the opposite way (cosine near -1).
+    Asking for more neighbours than there are similar rows reaches the negative ones."""
+    base = r.randn(d)
+    similar = base + 0.3 * r.randn(2, d)  # (2, d)
+    opposite = -base + 0.3 * r.randn(n, d)  # (n, d)
+    return torch.cat([base.unsqueeze(0), similar, opposite])  # (n + 3, d)
+
+
+def _nn_cases(r):
+    V, d = r.integer(12, 40), r.choice([4, 8, 16])
+    E = _scaled_rows(r, V, d, low=-1.0, high=1.5)
+    return [
+        Case(E, r.integer(0, V - 1), r.integer(3, 6)).named(f"random table ({V}, {d}), rows of very different lengths"),
+        Case(E, V - 1, 1).named("the last row, k = 1"),
+        Case(_opposite_table(r), 0, 5).named("most rows point away from row 0 (negative cosines)"),
+        Case(r.randn(V, d), 0, V - 1).named("k = V - 1: every other row, ordered"),
+    ]
+
+
+def _with_self(E, i, k):
+    u = F.normalize(E, dim=-1)  # (V, d)
+    return torch.topk(u @ u[i], k).indices  # row i (cosine 1) comes first
+
+
+def _by_dot(E, i, k):
+    s = E @ E[i]  # (V,) unnormalised
+    s[i] = float("-inf")
+    return torch.topk(s, k).indices
+
+
+def _least_similar(E, i, k):
+    u = F.normalize(E, dim=-1)
+    s = u @ u[i]
+    s[i] = float("inf")
+    return torch.topk(s, k, largest=False).indices
+
+
+def _by_distance(E, i, k):
+    dist = (E - E[i]).norm(dim=-1)  # (V,) Euclidean
+    dist[i] = float("inf")
+    return torch.topk(dist, k, largest=False).indices
+
+
+def _self_zeroed(E, i, k):
+    u = F.normalize(E, dim=-1)
+    s = u @ u[i]
+    s[i] = 0.0  # 0 is not low enough: cosines go down to -1
+    return torch.topk(s, k).indices
+
+
+def _similarities(E, i, k):
+    return embedding.nearest_neighbours(E, i, k)[1]
+
+
+exercise(
+    "03.3", "Nearest neighbours in an embedding table", points=2,
+    reference=nearest_neighbours,
+    visible=[Case(SEED_E, 1, 2).named('the seed\'s table, the 2 words closest to "cat" (id 1)')],
+    hidden=_nn_cases,
+    compare=exact(),
+    hint="Normalise the rows (F.normalize(E, dim=-1)), take the cosine of every row with row i "
+         "(a matrix-vector product), set row i's own value to float('-inf'), and return "
+         "torch.topk(sims, k).indices.",
+    mistakes=[
+        Mistake("includes the token itself", _with_self,
+                hint="Every row has cosine 1 with itself, so it always wins. Exclude row i, e.g. set "
+                     "its similarity to float('-inf') before topk."),
+        Mistake("dot product instead of cosine", _by_dot,
+                hint="The dot product favours long rows. Normalise the rows to length 1 first "
+                     "(F.normalize(E, dim=-1)) so that only the direction counts."),
+        Mistake("least similar first", _least_similar,
+                hint="The nearest neighbours have the LARGEST cosine: torch.topk(sims, k) with "
+                     "largest=True (the default), most similar first."),
+        Mistake("Euclidean distance", _by_distance,
+                hint="Rank by cosine similarity, not by the distance |E[j] - E[i]|: the two disagree "
+                     "when rows have different lengths."),
+        Mistake("itself excluded with 0", _self_zeroed,
+                hint="Cosines can be negative (down to -1), so a similarity of 0 can still beat other "
+                     "rows. Use float('-inf') to exclude row i."),
+        Mistake("similarities instead of ids", _similarities,
+                hint="Return the ids (topk(...).indices, a LongTensor), not the similarity values."),
+    ],
+)
