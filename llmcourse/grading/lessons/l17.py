@@ -133,7 +133,7 @@ exercise(
         Mistake("a bias in the head", _HeadBias,
                 hint="GPT-2's head has no bias: nn.Linear(n_embd, vocab_size, bias=False)."),
         Mistake("softmax applied", _Softmaxed,
-                hint="Return the logits themselves; softmax comes later (in the loss, lesson 18)."),
+                hint="Return the logits themselves; softmax comes later (inside the loss, and for sampling in lesson 18)."),
         Mistake("a fresh head matrix", _FreshHead,
                 hint="The head must reuse token_embedding.weight; a new nn.Linear starts from random "
                      "weights unrelated to the embedding."),
