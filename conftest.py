@@ -16,3 +16,9 @@ os.environ.setdefault("LLMCOURSE_PROGRESS_FILE", os.path.join(os.path.dirname(__
 # test; "not implemented yet" never raises, so the generated exercises notebooks still run, and
 # their final summary() cell asserts they score zero (see llmcourse/grading/AUTHORING.md).
 os.environ.setdefault("LLMCOURSE_STRICT", "1")
+# pytest-xdist runs one worker per core and each notebook kernel or test would otherwise start as
+# many math threads as there are cores: oversubscribed, torch spends its time waiting. Give each
+# worker (and the kernels it starts) its share of the cores instead.
+if os.environ.get("PYTEST_XDIST_WORKER_COUNT") and "OMP_NUM_THREADS" not in os.environ:
+    _share = max(1, (os.cpu_count() or 1) // int(os.environ["PYTEST_XDIST_WORKER_COUNT"]))
+    os.environ["OMP_NUM_THREADS"] = str(_share)
