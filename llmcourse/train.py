@@ -234,6 +234,10 @@ class Trainer:
                     self._log(f"interrupted at step {self.step}{where}.")
         if bar is not None:
             bar.close()
+            if hasattr(bar, "container") and self._log is not None:
+                # a notebook bar is a widget: a saved notebook keeps only its first text ("0/300"),
+                # so leave its final state as a plain line too
+                self._log(str(bar))
         model.eval()
         return TrainResult(model, self.tokenizer, self.history, self.step, self.elapsed,
                            str(self.out_dir) if self.out_dir is not None and self.dist.is_main else None,

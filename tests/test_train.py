@@ -157,6 +157,18 @@ def test_progress_bar_shows_the_loss(capsys):
     assert "training" in err and "loss=" in err and "10/10" in err
 
 
+def test_notebook_bar_leaves_its_final_state_as_a_line(monkeypatch):
+    """In a notebook the bar is a widget whose saved text is its first state ("0/10"); the
+    trainer logs the final state as plain text so a saved notebook shows where the run ended."""
+    import tqdm.auto
+    import tqdm.notebook
+
+    monkeypatch.setattr(tqdm.auto, "tqdm", tqdm.notebook.tqdm)
+    lines = []
+    tiny(max_iters=10, progress=True, log=lines.append).train()
+    assert any("training" in ln and "10/10" in ln for ln in lines), lines
+
+
 def test_train_shortcut_takes_a_custom_text():
     text = "abcabcabd" * 200
     result = train("tiny", text=text, max_iters=5, progress=False, log=None)
