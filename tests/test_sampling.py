@@ -177,3 +177,14 @@ def test_bad_sampling_arguments(tiny_model, kwargs, match):
 def test_apply_temperature_rejects_zero_with_a_hint():
     with pytest.raises(ValueError, match="greedy"):
         apply_temperature(SEED_LOGITS, 0)
+
+
+def test_top_p_boundary_reaching_p_exactly_is_enough():
+    """Probabilities that are exact binary fractions: a prefix whose mass *equals* p is the
+    nucleus, so the next token is removed (``before >= p``, not ``>``)."""
+    for dtype in (torch.float32, torch.float64):
+        logits = torch.log(torch.tensor([0.5, 0.25, 0.125, 0.125], dtype=dtype))
+        kept = torch.isfinite(top_p_filter(logits, 0.5)).tolist()
+        assert kept == [True, False, False, False]
+        kept = torch.isfinite(top_p_filter(logits, 0.75)).tolist()
+        assert kept == [True, True, False, False]
