@@ -115,7 +115,7 @@ SUMMARIES: dict[int, str] = {
     4: "why attention is order-blind; sinusoidal, learned and rotary (RoPE) positions",
     5: "token + position embeddings with dropout: the input the transformer sees",
     6: "LayerNorm by hand = `nn.LayerNorm`; BatchNorm; RMSNorm; pre-LN vs post-LN stability",
-    7: "single-head attention; the seed's 3-token dry run to two decimals",
+    7: "single-head attention; the series' 3-token worked example to two decimals",
     8: "splitting and merging heads; equal to `nn.MultiheadAttention`",
     9: "the query, key and value projections; fused QKV; the attention explorer",
     10: "the causal mask; what leaks without it",
@@ -126,7 +126,7 @@ SUMMARIES: dict[int, str] = {
     15: "the pre-LN block, equal to GPT-2's block given the same weights",
     16: "stacking blocks; parameters by formula and by module; depth vs loss",
     17: "final norm, LM head with weight tying, cross-entropy, loss at init = ln(vocab), perplexity",
-    18: "greedy, temperature, top-k and top-p with the seed's tables; sliders; the sampling loop",
+    18: "greedy, temperature, top-k and top-p with the series' tables; sliders; the sampling loop",
     19: "parameter and FLOP formulas vs GPT-2/GPT-3; Chinchilla; KV-cache speed-up; a scaling law live",
     20: "one prompt traced through every stage; train a GPT on Tiny Shakespeare; checkpoint; generate",
 }
