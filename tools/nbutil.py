@@ -104,7 +104,10 @@ def header_source(kind: str, les: Lesson) -> str:
     if kind == "lesson":
         return "\n".join([
             f"# Lesson {les.number} of {len(LESSONS)} — {les.title}", "", badge, "",
-            f"{_nav(les, 'notebooks')} · [Exercises for this lesson]({exercises_link})",
+            f"{_nav(les, 'notebooks')} · [Exercises for this lesson]({exercises_link})", "",
+            f"*This lesson follows the article \u201c{les.title}\u201d of the LLM Architecture Series; "
+            f"\u201cthe seed\u201d below means that article. Its worked numbers are reproduced here, and "
+            f"where it simplifies or is out of date, the lesson says so.*",
         ])
     word = "Exercises" if kind == "exercises" else "Solutions"
     intro = ("Write your code where it says `# YOUR CODE HERE`, then run the check cell below it: "
