@@ -37,6 +37,7 @@ MUTATIONS: list[tuple[str, str, str, str]] = [
     ("llmcourse/sampling.py", "remove_sorted = before >= p", "remove_sorted = before > p", "tests/test_sampling.py"),
     ("llmcourse/sampling.py", "return logits.masked_fill(logits < kth, NEG_INF)", "return logits.masked_fill(logits <= kth, NEG_INF)", "tests/test_sampling.py"),
     # training engine (issue 4)
+    ("llmcourse/env.py", "    if prefer:\n        return torch.device(prefer)\n", "", "tests/test_env.py"),
     ("llmcourse/data.py", "x, y = windows[:, :-1], windows[:, 1:]", "x, y = windows[:, :-1], windows[:, :-1]", "tests/test_data.py"),
     ("llmcourse/data.py", "self.generator = torch.Generator().manual_seed(seed)", "self.generator = torch.Generator().manual_seed(0)", "tests/test_data.py"),
     ("llmcourse/train_config.py", "cosine = 0.5 * (1.0 + math.cos(math.pi *", "cosine = 0.5 * (1.0 + math.cos(0.5 * math.pi *", "tests/test_train.py"),
