@@ -21,6 +21,7 @@ from llmcourse.grading import (ERROR, FAILED, NOT_IMPLEMENTED, PASSED, SESSION, 
                                check, close, exact, exercise, get, progress, registry, summary)
 from llmcourse.grading.cases import Rand
 from llmcourse.grading.sandbox import run_limited
+from llmcourse.grading.registry import exercises_for
 from llmcourse.norm import LayerNorm
 
 
@@ -369,16 +370,12 @@ def test_registration_validates(temp_exercise):
     assert registry.normalize_id("7.2") == "07.2"
 
 
+LESSON_10 = exercises_for("10")  # read from the registry: the lesson's exercises may grow
+
+
 def _lesson10_totals():
-    """(number of exercises, total points) of lesson 10, read from the registry (it grows)."""
-    from llmcourse.grading.registry import exercises_for
-    exs = exercises_for("10")
-    return len(exs), sum(e.points for e in exs)
-
-
-def get_all_10():
-    from llmcourse.grading.registry import exercises_for
-    return exercises_for("10")
+    """(number of exercises, total points) of lesson 10."""
+    return len(LESSON_10), sum(e.points for e in LESSON_10)
 
 
 # --- session, results file, summary, progress -------------------------------------------------
@@ -408,10 +405,10 @@ def test_summary_totals_and_strict_expectations(capsys):
         summary("10", strict=True, expect="zero")
     def stub(*args):
         raise NotImplementedError
-    for ex in get_all_10():
+    for ex in LESSON_10:
         check(ex.id, stub)
     summary("10", strict=True, expect="zero")  # all stubs: fine
-    for ex in get_all_10():
+    for ex in LESSON_10:
         check(ex.id, ex.reference)
     summary("10", strict=True, expect="full")
 
