@@ -6,6 +6,14 @@ from __future__ import annotations
 import torch
 
 
+def _is_compiling() -> bool:
+    """True while ``torch.compile`` traces the code (value checks would break its graph)."""
+    compiler = getattr(torch, "compiler", None)
+    if compiler is not None and hasattr(compiler, "is_compiling"):
+        return compiler.is_compiling()
+    return bool(getattr(getattr(torch, "_dynamo", None), "is_compiling", lambda: False)())
+
+
 def describe(x) -> str:
     """A short description of a value for error messages: type, dtype and shape for tensors."""
     if isinstance(x, torch.Tensor):
@@ -30,7 +38,7 @@ def check_token_ids(idx, vocab_size: int, name: str = "idx", ndim: int | None = 
         raise ValueError(
             f"{name} must have {ndim} dimensions (B, T), got shape {tuple(idx.shape)}.{hint}"
         )
-    if idx.numel() > 0:
+    if idx.numel() > 0 and not _is_compiling():  # reading values would split a compiled graph
         lo, hi = int(idx.min()), int(idx.max())
         if lo < 0 or hi >= vocab_size:
             bad = lo if lo < 0 else hi

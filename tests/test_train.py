@@ -105,6 +105,21 @@ def test_fast_kernels_compute_the_same_function_and_restore():
     assert "forward" not in model.blocks[0].ln_1.__dict__  # the readable forward is back
 
 
+@pytest.mark.parametrize("pos", ["learned", "rope"])
+def test_the_model_compiles_as_one_graph(pos):
+    """``torch.compile`` must see the whole forward pass as one graph: reading token values (the
+    range check) would split it, and compilation then gains almost nothing. The ``eager`` backend
+    traces without generating code, so this takes about a second."""
+    torch.manual_seed(0)
+    model = GPT(GPTConfig(vocab_size=20, block_size=8, n_layer=1, n_head=2, n_embd=16, pos_embedding=pos))
+    idx = torch.randint(0, 20, (2, 8))
+    torch._dynamo.reset()
+    logits, loss = torch.compile(model, fullgraph=True, backend="eager")(idx, idx)  # raises on a graph break
+    torch.testing.assert_close(loss, model(idx, idx)[1])
+    with pytest.raises(IndexError, match="token id 20"):  # eager calls still check the ids
+        model(torch.full((1, 4), 20))
+
+
 # ---------------------------------------------------------------- the loop
 def test_a_few_steps_reduce_the_loss_and_records_reach_callbacks():
     seen = []
