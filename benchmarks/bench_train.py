@@ -17,6 +17,12 @@ interleaved in rounds (each does ``--iters`` steps per round) so that they share
 state; the timing is the median ms/iter over all rounds after the first ``--warmup`` steps.
 MFU divides the model's FLOPs per step (``scaling.flops_per_token``, forward + backward) by the
 peak of a large fp32 ``torch.mm`` measured in the same run. This prints ratios; it asserts nothing.
+
+``--floor`` adds three rows that are *not* the same maths: our step with the attention kernel
+replaced by a pass-through (``v`` comes out unchanged), then also the GELU, then also the layer
+norms. What is left is the step's matrix products, embeddings, loss and optimizer: how fast any
+implementation could go if those kernels cost nothing. It shows where the time goes and bounds
+the speed-up available without faster matrix products.
 """
 
 from __future__ import annotations
@@ -71,11 +77,38 @@ def copy_from_nanogpt(ours: GPT, theirs) -> None:
     ours.load_state_dict(sd)
 
 
+@contextlib.contextmanager
+def without(model, parts):
+    """Within the block, the listed parts of ``model`` cost (almost) nothing: ``"attention"``
+    (``F.scaled_dot_product_attention`` returns ``v``), ``"gelu"`` and ``"norms"`` (identity)."""
+    from llmcourse.feedforward import GELU
+    from llmcourse.norm import LayerNorm
+
+    patched = []
+    for m in model.modules():
+        if ("gelu" in parts and isinstance(m, GELU)) or ("norms" in parts and isinstance(m, LayerNorm)):
+            patched.append((m, m.__dict__.get("forward")))  # keep fast_kernels' swap, if any
+            m.forward = lambda x: x
+    real_sdpa = torch.nn.functional.scaled_dot_product_attention
+    if "attention" in parts:
+        torch.nn.functional.scaled_dot_product_attention = lambda q, k, v, **kw: v
+    try:
+        yield
+    finally:
+        torch.nn.functional.scaled_dot_product_attention = real_sdpa
+        for m, previous in patched:
+            if previous is None:
+                del m.forward
+            else:
+                m.forward = previous
+
+
 class Variant:
     """One way of running a training step; ``step(x, y)`` returns the loss."""
 
-    def __init__(self, name, model, optimizer, forward, context=contextlib.nullcontext):
+    def __init__(self, name, model, optimizer, forward, context=contextlib.nullcontext, same_maths=True):
         self.name, self.model, self.opt, self.forward, self.context = name, model, optimizer, forward, context
+        self.same_maths = same_maths
         self.times, self.losses = [], []
 
     def run(self, batches):
@@ -112,7 +145,7 @@ def build(args, vocab):
         variants.append(Variant("nanoGPT-equivalent (llmcourse model, readable, fp32)", base, opt,
                                 lambda x, y: base(x, y)[1]))
 
-    def ours(name, fast=True, fused=True, compile_=False, bf16=False):
+    def ours(name, fast=True, fused=True, compile_=False, bf16=False, free=()):
         m = GPT(cfg.model_config(vocab))
         init(m)
         o = make_optimizer(m, cfg)
@@ -124,7 +157,12 @@ def build(args, vocab):
             with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
                 return f(x, y)[1]
 
-        return Variant(name, m, o, fwd, context=lambda: fast_kernels(m, fast))
+        @contextlib.contextmanager
+        def context():
+            with fast_kernels(m, fast), without(m, free):  # norms/GELU made free after the fast swap
+                yield
+
+        return Variant(name, m, o, fwd, context=context, same_maths=not free)
 
     variants.append(ours("llmcourse trainer (fast kernels + fused AdamW)"))
     if args.all:
@@ -133,6 +171,10 @@ def build(args, vocab):
                      ours("  + bf16 autocast", bf16=True)]
         if args.compile:
             variants.append(ours("  + torch.compile", compile_=True))
+    if args.floor:
+        variants += [ours("  floor: attention free", free=("attention",)),
+                     ours("  floor: attention, GELU free", free=("attention", "gelu")),
+                     ours("  floor: attention, GELU, norms free", free=("attention", "gelu", "norms"))]
     return variants
 
 
@@ -144,6 +186,8 @@ def main(argv=None) -> int:
     p.add_argument("--warmup", type=int, default=10, help="first steps of each variant not timed")
     p.add_argument("--all", action="store_true", help="also time each optimisation on its own")
     p.add_argument("--compile", action="store_true", help="with --all: include torch.compile")
+    p.add_argument("--floor", action="store_true",
+                   help="also time our step with attention, GELU and norms made free (not the same maths)")
     args = p.parse_args(argv)
     if args.nanogpt_dir and not (Path(args.nanogpt_dir) / "model.py").is_file():
         p.error(f"--nanogpt-dir {args.nanogpt_dir!r} has no model.py")
@@ -187,8 +231,16 @@ def main(argv=None) -> int:
         print(f"{s + 1:>6} " + " ".join(f"{v.losses[s]:23.4f}" for v in variants))
     ref = variants[0].losses
     for v in variants[1:]:
-        print(f"max |loss - baseline| over {n_steps} steps, {v.name.strip()}: "
-              f"{max(abs(a - b) for a, b in zip(v.losses, ref)):.2e}")
+        if v.same_maths:
+            print(f"max |loss - baseline| over {n_steps} steps, {v.name.strip()}: "
+                  f"{max(abs(a - b) for a, b in zip(v.losses, ref)):.2e}")
+    floors = [v for v in variants if not v.same_maths]
+    if floors:
+        ms = [statistics.median(v.times[args.warmup:]) * 1e3 for v in variants]
+        base, last = ms[0], ms[-1]
+        print(f"\nfloor rows are not the same maths (their losses differ by design). With attention, "
+              f"GELU and norms free, a step takes {last:.1f} ms: at most {base / last:.2f}x the baseline "
+              f"without faster matrix products.")
     return 0
 
 
