@@ -121,8 +121,8 @@ class TrainConfig:
 #: 1.500 (its ~20 s of compilation eat most of the gain). Changing one thing at a time: 2 blocks
 #: 1.507 (at lr 6e-3), 4 blocks 1.526, 6 blocks 1.568 (at lr 6e-3); lr 6e-3 1.508, lr 1.5e-2
 #: 1.529; beta2 0.95 1.513; batch 24 1.514; weight decay 0.5 1.496 (seed 1337) and 1.505 (seed 1),
-#: weight decay 0.25 1.493 (seed 1337): seeds alone move the result by about 0.005, so these are
-#: not yet a clear win. benchmarks/bench_5min.py on this preset: 1.503. Earlier, with 4 blocks at
+#: weight decay 0.25 1.493 (seed 1337) and 1.510 (seed 1): seeds alone move the result by about
+#: 0.005-0.015, so neither is a clear win. benchmarks/bench_5min.py on this preset: 1.503. Earlier, with 4 blocks at
 #: lr 6e-3: batch 8 1.541, ReLU instead of GELU 1.538, and a 256-character context with batch 8
 #: (the previous preset) 1.546.
 #: ``shakespeare-char-pretrained``: how the shipped model was trained (4 blocks, GPT-2's learned
