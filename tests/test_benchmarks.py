@@ -17,12 +17,7 @@ def load(name):
     return mod
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+pytestmark = pytest.mark.usefixtures("one_thread")  # tests/conftest.py
 
 
 def test_bench_5min_prints_the_curve_and_the_whole_split_loss(capsys, tmp_path):

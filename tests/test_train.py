@@ -12,15 +12,7 @@ from llmcourse.train_config import PRESETS, TrainConfig, get_preset, learning_ra
 from llmcourse.train_fast import fast_kernels
 
 
-
-@pytest.fixture(autouse=True)
-def one_thread():
-    """Tiny models run fastest on one thread, and one thread per test process keeps parallel
-    test workers from oversubscribing the cores."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+pytestmark = pytest.mark.usefixtures("one_thread")  # tests/conftest.py
 
 
 def tiny(**kw):
