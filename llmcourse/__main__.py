@@ -38,4 +38,9 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    code = main()
+    if "torch.distributed" in sys.modules:  # a command that may have joined a process group
+        from .distributed import end_torchrun_process
+
+        end_torchrun_process(code)  # returns only when not started by torchrun
+    sys.exit(code)

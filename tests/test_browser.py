@@ -99,13 +99,16 @@ def test_sampling_explorer_in_jupyterlab(tmp_path):
             wait_for(page, "() => document.querySelector('.jp-OutputArea .widget-html')"
                      ".innerText.includes('top-p 0.70')", "the summary never showed top-p 0.70")
             wait_for(page, IMAGE_CHANGED, "the plot did not change after moving top-p", arg=src_mid)
-            assert "kept 2 of 4 tokens" in summary.inner_text()
+            wait_for(page, "() => document.querySelector('.jp-OutputArea .widget-html')"
+                     ".innerText.includes('kept 2 of 4 tokens')", "the summary never showed 'kept 2 of 4 tokens'")
 
             # The "sample N times" button adds the sampled frequencies.
             src_mid = image.get_attribute("src")
             page.locator(".jp-OutputArea button", has_text="sample N times").click()
             wait_for(page, IMAGE_CHANGED, "the plot did not change after 'sample N times'", arg=src_mid)
-            assert "sampled 1000 times" in summary.inner_text()
+            # the picture and the summary are two widgets, synced by two messages: wait for both
+            wait_for(page, "() => document.querySelector('.jp-OutputArea .widget-html')"
+                     ".innerText.includes('sampled 1000 times')", "the summary never showed 'sampled 1000 times'")
             page.screenshot(path=str(ARTIFACTS / "sampling_explorer.png"))
 
             # A saved notebook that JupyterLab does not trust (e.g. downloaded) cannot run

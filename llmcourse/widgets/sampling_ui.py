@@ -140,8 +140,9 @@ class SamplingExplorer(Explorer):
     def refresh(self) -> None:
         t, k, p, greedy = self.settings()
         self.state = sampling_state(self.logits, t, k, p, greedy)
-        set_png(self.image, render_sampling(self.state, self.labels, self.freqs, self.top))
+        # the summary first: when the picture changes in the browser, its text is already there
         self.info.value = summary_html(self.state, self.freqs, self.n_drawn)
+        set_png(self.image, render_sampling(self.state, self.labels, self.freqs, self.top))
 
     def sample(self, n: int | None = None) -> torch.Tensor:
         """Draw ``n`` tokens (default: the N menu) with the current settings; show and return
