@@ -84,7 +84,7 @@ def end_torchrun_process(code: int) -> None:
     alive after ``destroy_process_group`` (its worker threads stay up until the process ends).
     When Python then shuts down, a worker thread that is still releasing the last all-reduce
     asks for the GIL and the C++ runtime aborts the process (``terminate called without an
-    active exception``, SIGABRT): about 1 run in 20 of a 2-process run on a busy machine. The
+    active exception``, SIGABRT): about 1 in 25 two-process runs on a busy machine. The
     results are already written, so skipping the interpreter's shutdown loses nothing.
     Returns (does nothing) in a process not started by torchrun.
     """

@@ -115,20 +115,20 @@ class TrainConfig:
 #: Named settings. ``shakespeare-char``: a 5-minute recipe for 2 CPU cores (3 blocks, rotary
 #: positions, a 128-character context, batches of 16, a high learning rate decayed to zero at the
 #: time limit along a cosine, weight decay 0.5 instead of dropout, which costs half the throughput
-#: on CPU). In five minutes the number of steps matters most, so a small, fast model wins.
-#: Measured on a quiet 2-core machine, validation loss over the whole split after 300 s
-#: (benchmarks/bench_5min.py measures the same): this preset, seeds 1337, 1, 2, 3, 4: 1.496,
-#: 1.505, 1.495, 1.502, 1.500, and bench_5min.py (seed 1337 again) 1.506: mean 1.500; the same
-#: with weight decay 1.0 (the previous preset), seeds 1337, 1, 2, 3: 1.504, 1.502, 1.511, 1.513,
-#: and bench_5min.py 1.503: mean 1.507. Seeds alone move a result by 0.005-0.015, and so does
-#: the step count, which a time budget lets vary (3,290-3,360 steps): one run decides nothing. Changing one thing at a time from the
-#: weight-decay-1.0 recipe, one run each: torch.compile 1.500 (its ~20 s of compilation eat most
-#: of the gain); weight decay 0.25 1.493 (seed 1337) and 1.510 (seed 1); 2 blocks 1.507 (at lr
-#: 6e-3), 4 blocks 1.526, 6 blocks 1.568 (at lr 6e-3); 2 heads of 64 1.523; lr 6e-3 1.508, lr
-#: 1.5e-2 1.529; beta2 0.95 1.513; batch 24 1.514; a linear decay to zero 1.524, and a constant
-#: rate for 70% of the time then a linear decay 1.556 (the cosine wins). Earlier, with 4 blocks at
-#: lr 6e-3: batch 8 1.541, ReLU instead of GELU 1.538, and a 256-character context with batch 8
-#: 1.546.
+#: on CPU). In five minutes the number of steps matters most, so a small, fast model wins. Measured
+#: on a quiet 2-core machine, validation loss over the whole split after 300 s
+#: (benchmarks/bench_5min.py measures the same): this preset, seeds 1337, 1, 2, 3, 4: 1.496, 1.505,
+#: 1.495, 1.502, 1.500, and bench_5min.py (seed 1337 again) 1.506: mean 1.500; the same with weight
+#: decay 1.0 (the previous preset), seeds 1337, 1, 2, 3: 1.504, 1.502, 1.511, 1.513, and
+#: bench_5min.py 1.503: mean 1.507. Seeds alone move a result by 0.005-0.015, and so does the step
+#: count, which a time budget lets vary (3,290-3,360 steps): one run decides nothing. Changing one
+#: thing at a time from the weight-decay-1.0 recipe, one run each: torch.compile 1.500 (its ~20 s
+#: of compilation eat most of the gain); weight decay 0.25 1.493 (seed 1337) and 1.510 (seed 1); 2
+#: blocks 1.507 (at lr 6e-3), 4 blocks 1.526, 6 blocks 1.568 (at lr 6e-3); 2 heads of 64 1.523; lr
+#: 6e-3 1.508, lr 1.5e-2 1.529; beta2 0.95 1.513; batch 24 1.514; a linear decay to zero 1.524, and
+#: a constant rate for 70% of the time then a linear decay 1.556 (the cosine wins). Earlier, with 4
+#: blocks at lr 6e-3: batch 8 1.541, ReLU instead of GELU 1.538, and a 256-character context with
+#: batch 8 1.546.
 #: ``shakespeare-char-pretrained``: how the shipped model was trained (4 blocks, GPT-2's learned
 #: positions, a 256-character context, a step budget so that the run is reproducible from its
 #: seed). ``nanogpt-cpu``: nanoGPT's documented CPU recipe, for comparison. ``tiny``: seconds
