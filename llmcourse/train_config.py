@@ -35,6 +35,7 @@ class TrainConfig:
     bias: bool = True
     activation: str = "gelu"
     pos_embedding: str = "learned"
+    tie_weights: bool = True  # the LM head reuses the token embedding matrix (lesson 17)
     # data
     corpus: str = "tinyshakespeare"
     val_fraction: float = 0.1
@@ -90,7 +91,8 @@ class TrainConfig:
 
         return GPTConfig(vocab_size=vocab_size, block_size=self.block_size, n_layer=self.n_layer,
                          n_head=self.n_head, n_embd=self.n_embd, dropout=self.dropout, bias=self.bias,
-                         activation=self.activation, pos_embedding=self.pos_embedding)
+                         activation=self.activation, pos_embedding=self.pos_embedding,
+                         tie_weights=self.tie_weights)
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -124,15 +126,16 @@ class TrainConfig:
 #: 0.005-0.015, and so does the step count, which a time budget lets vary (3,170-3,370 steps): one
 #: run decides nothing. Changing one thing at a time from this preset: no gradient clipping, seeds
 #: 1337, 1, 2, 3, 4: 1.495, 1.499, 1.501, 1.515, 1.504 (mean 1.503, no better); no biases 1.524
-#: (seed 1337) and 1.511 (seed 1); beta1 0.8 1.500; the same preset under ``torchrun
-#: --nproc_per_node=2`` (one thread per process) 1.514, because it makes fewer steps (3,038: the
-#: all-reduces cost more than two threads lose in one process). From the weight-decay-1.0
-#: recipe, one run each: torch.compile 1.500 (its ~15-20 s of compilation eat most of its ~5%
-#: gain); weight decay 0.25 1.493 (seed 1337) and 1.510 (seed 1); 2 blocks 1.507 (at lr 6e-3), 4
-#: blocks 1.526, 6 blocks 1.568 (at lr 6e-3); 2 heads of 64 1.523; lr 6e-3 1.508, lr 1.5e-2 1.529;
-#: beta2 0.95 1.513; batch 24 1.514; a linear decay to zero 1.524, and a constant rate for 70% of
-#: the time then a linear decay 1.556 (the cosine wins). Earlier, with 4 blocks at lr 6e-3: batch 8
-#: 1.541, ReLU instead of GELU 1.538, and a 256-character context with batch 8 1.546.
+#: (seed 1337) and 1.511 (seed 1); beta1 0.8 1.500; an untied LM head (``tie_weights=False``) 1.516
+#: (seed 1337); the same preset under ``torchrun --nproc_per_node=2`` (one thread per process)
+#: 1.514, because it makes fewer steps (3,038: the all-reduces cost more than two threads lose in
+#: one process). From the weight-decay-1.0 recipe, one run each: torch.compile 1.500 (its ~15-20 s
+#: of compilation eat most of its ~5% gain); weight decay 0.25 1.493 (seed 1337) and 1.510 (seed 1);
+#: 2 blocks 1.507 (at lr 6e-3), 4 blocks 1.526, 6 blocks 1.568 (at lr 6e-3); 2 heads of 64 1.523; lr
+#: 6e-3 1.508, lr 1.5e-2 1.529; beta2 0.95 1.513; batch 24 1.514; a linear decay to zero 1.524, and
+#: a constant rate for 70% of the time then a linear decay 1.556 (the cosine wins). Earlier, with 4
+#: blocks at lr 6e-3: batch 8 1.541, ReLU instead of GELU 1.538, and a 256-character context with
+#: batch 8 1.546.
 #: ``shakespeare-char-pretrained``: how the shipped model was trained (4 blocks, GPT-2's learned
 #: positions, a 256-character context, a step budget so that the run is reproducible from its
 #: seed). ``nanogpt-cpu``: nanoGPT's documented CPU recipe, for comparison. ``tiny``: seconds

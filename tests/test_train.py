@@ -182,6 +182,21 @@ def test_train_shortcut_takes_a_custom_text():
     assert result.tokenizer.vocab_size == 4 and result.model.config.vocab_size == 4
 
 
+def test_untied_head_trains_and_round_trips_through_a_checkpoint(tmp_path):
+    from llmcourse.pretrained import load_file
+
+    result = tiny(max_iters=3, tie_weights=False, out_dir=tmp_path).train()
+    m = result.model
+    assert m.lm_head.weight is not m.embed.tok.weight
+    assert not torch.equal(m.lm_head.weight, m.embed.tok.weight)  # they trained apart
+    tied = tiny(max_iters=3).train().model
+    assert tied.lm_head.weight is tied.embed.tok.weight
+    assert m.num_parameters() == tied.num_parameters() + m.lm_head.weight.numel()
+    loaded, _ = load_file(tmp_path)
+    assert not loaded.config.tie_weights
+    assert torch.equal(loaded.lm_head.weight, m.lm_head.weight)
+
+
 def test_resume_in_process_continues_the_same_run(tmp_path):
     full = tiny(max_iters=30, eval_interval=10).train().history
 
