@@ -7,6 +7,7 @@ import pytest
 import torch
 
 from llmcourse.model import GPT, GPTConfig
+from llmcourse.pretrained import load_file
 from llmcourse.train import Trainer, TrainResult, make_optimizer, train
 from llmcourse.train_config import PRESETS, TrainConfig, get_preset, learning_rate_at, progress
 from llmcourse.train_fast import fast_kernels
@@ -183,8 +184,6 @@ def test_train_shortcut_takes_a_custom_text():
 
 
 def test_untied_head_trains_and_round_trips_through_a_checkpoint(tmp_path):
-    from llmcourse.pretrained import load_file
-
     result = tiny(max_iters=3, tie_weights=False, out_dir=tmp_path).train()
     m = result.model
     assert m.lm_head.weight is not m.embed.tok.weight
