@@ -15,6 +15,7 @@ Without those variables everything here is a no-op (one process, rank 0):
 from __future__ import annotations
 
 import os
+import sys
 from dataclasses import dataclass
 
 import torch
@@ -90,8 +91,6 @@ def end_torchrun_process(code: int) -> None:
     """
     if not launched_by_torchrun():
         return
-    import sys
-
     for stream in (sys.stdout, sys.stderr):
         try:
             stream.flush()

@@ -41,6 +41,13 @@ def wait_for(page, js: str, what: str, arg=None, timeout: int = 30_000) -> None:
         pytest.fail(f"{what} (waited {timeout / 1000:.0f} s)")
 
 
+def wait_for_summary(page, text: str) -> None:
+    """Wait until the explorer's summary line contains ``text``. The picture and the summary are
+    two widgets synced by two messages, so a changed picture does not mean a changed summary."""
+    wait_for(page, "(text) => document.querySelector('.jp-OutputArea .widget-html').innerText.includes(text)",
+             f"the summary never showed {text!r}", arg=text)
+
+
 @pytest.mark.skipif(CHROMIUM is None, reason="Chromium is not installed (Debian: apt-get install "
                     "chromium); the browser test needs it and never downloads a browser")
 def test_sampling_explorer_in_jupyterlab(tmp_path):
@@ -82,8 +89,7 @@ def test_sampling_explorer_in_jupyterlab(tmp_path):
             assert slider.locator(".widget-readout").inner_text().strip() == "1.50"
             wait_for(page, IMAGE_CHANGED, "the plot did not change after moving the temperature slider",
                      arg=src_before)
-            wait_for(page, "() => document.querySelector('.jp-OutputArea .widget-html')"
-                     ".innerText.includes('T=1.50')", "the summary never showed T=1.50")
+            wait_for_summary(page, "T=1.50")
             wait_for(page, IMAGE_READY, "the redrawn plot did not load")
             time.sleep(0.5)  # let the last of the ten redraws land
             pixels_after = image.screenshot(path=str(ARTIFACTS / "plot_after.png"))
@@ -96,19 +102,15 @@ def test_sampling_explorer_in_jupyterlab(tmp_path):
             top_p.focus()
             for _ in range(6):
                 top_p.press("ArrowLeft")
-            wait_for(page, "() => document.querySelector('.jp-OutputArea .widget-html')"
-                     ".innerText.includes('top-p 0.70')", "the summary never showed top-p 0.70")
+            wait_for_summary(page, "top-p 0.70")
             wait_for(page, IMAGE_CHANGED, "the plot did not change after moving top-p", arg=src_mid)
-            wait_for(page, "() => document.querySelector('.jp-OutputArea .widget-html')"
-                     ".innerText.includes('kept 2 of 4 tokens')", "the summary never showed 'kept 2 of 4 tokens'")
+            wait_for_summary(page, "kept 2 of 4 tokens")
 
             # The "sample N times" button adds the sampled frequencies.
             src_mid = image.get_attribute("src")
             page.locator(".jp-OutputArea button", has_text="sample N times").click()
             wait_for(page, IMAGE_CHANGED, "the plot did not change after 'sample N times'", arg=src_mid)
-            # the picture and the summary are two widgets, synced by two messages: wait for both
-            wait_for(page, "() => document.querySelector('.jp-OutputArea .widget-html')"
-                     ".innerText.includes('sampled 1000 times')", "the summary never showed 'sampled 1000 times'")
+            wait_for_summary(page, "sampled 1000 times")
             page.screenshot(path=str(ARTIFACTS / "sampling_explorer.png"))
 
             # A saved notebook that JupyterLab does not trust (e.g. downloaded) cannot run

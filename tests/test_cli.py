@@ -9,6 +9,7 @@ import torch
 
 from llmcourse.pretrained import load_file
 from llmcourse.train_cli import cli_generate, cli_train
+from torch_threads import torch_threads
 
 ONE_THREAD = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONUNBUFFERED": "1"}
 
@@ -19,13 +20,9 @@ pytestmark = pytest.mark.usefixtures("one_thread")  # tests/conftest.py
 @pytest.fixture(scope="module")
 def run_dir(tmp_path_factory):
     out = tmp_path_factory.mktemp("cli") / "tiny"
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
+    with torch_threads(1):
         assert cli_train(["--preset", "tiny", "--max-iters", "20", "--out", str(out), "--no-progress",
                           "--export", str(out.parent / "tiny-export.pt")]) == 0
-    finally:
-        torch.set_num_threads(n)
     return out
 
 

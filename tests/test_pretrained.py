@@ -12,6 +12,7 @@ from llmcourse.data import load_corpus
 from llmcourse.model import GPT
 from llmcourse.sampling import generate
 from llmcourse.tokenizer import CharTokenizer
+from torch_threads import torch_threads
 
 PT = Path(pretrained.__file__).parent / "data" / "shakespeare-char.pt"
 MD = PT.with_suffix(".md")
@@ -20,12 +21,8 @@ MARGIN = 0.05  # the brief's tolerance over the recorded validation loss
 
 @pytest.fixture(scope="module")
 def shipped():
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
+    with torch_threads(1):
         yield pretrained.load("shakespeare-char")
-    finally:
-        torch.set_num_threads(n)
 
 
 def test_file_is_small_and_safe_to_load():

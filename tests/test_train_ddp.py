@@ -15,6 +15,7 @@ import torch
 import torch.distributed as dist
 
 from llmcourse.train import Trainer
+from torch_threads import torch_threads
 
 pytestmark = pytest.mark.skipif(not dist.is_available() or not dist.is_gloo_available(),
                                 reason="needs torch.distributed with gloo")
@@ -32,13 +33,9 @@ def test_two_gloo_processes_match_one_process(tmp_path):
     assert "2 process(es)" in run.stdout and run.stdout.count("done:") == 1  # only rank 0 reports
     ddp = torch.load(out / "ckpt.pt", weights_only=True)
 
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
+    with torch_threads(1):
         single = Trainer("tiny", max_iters=30, progress=False, log=None)
         single.train()
-    finally:
-        torch.set_num_threads(n)
     assert ddp["step"] == single.step == 30
     for key in ("loss", "val_loss", "train_loss"):
         got = [r[key] for r in ddp["history"] if key in r]

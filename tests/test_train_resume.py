@@ -14,6 +14,7 @@ import torch
 
 from llmcourse.checkpoint import load_checkpoint, save_checkpoint
 from llmcourse.train import Trainer
+from torch_threads import torch_threads
 
 pytestmark = pytest.mark.skipif(not hasattr(signal, "SIGKILL"), reason="needs POSIX signals")
 
@@ -52,13 +53,9 @@ def test_sigkill_then_resume_continues_the_same_run(tmp_path):
     final = load_checkpoint(out)
     assert final["step"] == 300
 
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
+    with torch_threads(1):
         ref = Trainer("tiny", max_iters=300, checkpoint_interval=2, eval_interval=50, progress=False,
                       log=None).train().history
-    finally:
-        torch.set_num_threads(n)
     for key in ("loss", "val_loss"):
         got = [(r["step"], r[key]) for r in final["history"] if key in r]
         want = [(r["step"], r[key]) for r in ref if key in r]
