@@ -79,11 +79,12 @@ def test_unknown_name_lists_the_known_ones():
 
 
 def test_validation_loss_detects_a_broken_model(shipped):
-    """The loss check has teeth: shuffling one weight matrix ruins the score."""
+    """The loss check has teeth: reordering one weight matrix ruins the score. The reordering is
+    fixed (rows reversed: +0.53 here), not random: 4 of 30 random shuffles cost less than 0.3."""
     model, tok = shipped
     broken, _ = pretrained.load("shakespeare-char")
     with torch.no_grad():
-        w = broken.blocks[0].attn.c_attn.weight
-        w.copy_(w[torch.randperm(w.shape[0])])
+        w = broken.blocks[0].attn.c_attn.weight  # (3 * n_embd, n_embd)
+        w.copy_(w.flip(0))
     assert pretrained.validation_loss(broken, tok, max_windows=64) > \
         pretrained.validation_loss(model, tok, max_windows=64) + 0.3
