@@ -74,16 +74,19 @@ def test_weight_decay_on_matrices_only():
     assert any(p is model.embed.tok.weight for p in decay["params"])
 
 
-def test_fast_kernels_compute_the_same_function_and_restore():
+@pytest.mark.parametrize("pos", ["learned", "rope"])
+def test_fast_kernels_compute_the_same_function_and_restore(pos):
     torch.manual_seed(0)
-    model = GPT(GPTConfig(vocab_size=20, block_size=8, n_layer=2, n_head=2, n_embd=16, activation="gelu"))
+    model = GPT(GPTConfig(vocab_size=20, block_size=8, n_layer=2, n_head=2, n_embd=16, activation="gelu",
+                          pos_embedding=pos))
     idx = torch.randint(0, 20, (3, 8))
     ref_logits, ref_loss = model(idx, idx)
     ref_loss.backward()
     ref_grads = [p.grad.clone() for p in model.parameters()]
     model.zero_grad()
     with fast_kernels(model) as n:
-        assert n == 2 * 2 + 1 + 2  # two norms per block, the final norm, one GELU per block
+        # two norms per block, the final norm, one GELU per block (and one RoPE per block)
+        assert n == 2 * 2 + 1 + 2 + (2 if pos == "rope" else 0)
         assert model.blocks[0].ln_1.forward.__func__.__name__ == "_layer_norm_forward"
         logits, loss = model(idx, idx)
         loss.backward()
@@ -96,6 +99,38 @@ def test_fast_kernels_compute_the_same_function_and_restore():
     for p, g in zip(model.parameters(), ref_grads):
         torch.testing.assert_close(p.grad, g, atol=1e-5, rtol=1e-4)
     assert "forward" not in model.blocks[0].ln_1.__dict__  # the readable forward is back
+
+
+@pytest.mark.parametrize("layout", ["head view of a fused qkv", "odd storage offset", "contiguous"])
+@pytest.mark.parametrize("offset", [0, 5])
+def test_fast_rope_equals_the_readable_rotation_and_its_gradient(layout, offset):
+    """The complex-number RoPE of fast_kernels against lesson 4's stack of pairs, values and
+    gradients, for the strided head views attention really passes and for an input whose pairs
+    do not start at an even address (copied first)."""
+    from llmcourse.embedding import RotaryEmbedding, apply_rope
+
+    torch.manual_seed(0)
+    B, T, nh, hd = 2, 6, 3, 8
+    rope = RotaryEmbedding(hd, max_positions=16)
+    base = torch.randn(B, T, 3 * nh * hd + 1, dtype=torch.float64)
+    if layout == "head view of a fused qkv":
+        x = base[..., nh * hd : 2 * nh * hd].view(B, T, nh, hd).transpose(1, 2)  # (B, nh, T, hd), strided
+    elif layout == "odd storage offset":
+        x = base[..., 1 : 1 + nh * hd].view(B, T, nh, hd).transpose(1, 2)
+    else:
+        x = base[..., : nh * hd].reshape(B, T, nh, hd).transpose(1, 2).contiguous()
+    x = x.detach().requires_grad_()
+    g = torch.randn(B, nh, T, hd, dtype=torch.float64)
+    ref = apply_rope(x, rope.cos[offset : offset + T].double(), rope.sin[offset : offset + T].double())
+    (ref_grad,) = torch.autograd.grad(ref, x, g)
+    with fast_kernels(rope) as n:
+        assert n == 1
+        out = rope(x, offset)
+    (grad,) = torch.autograd.grad(out, x, g)
+    torch.testing.assert_close(out, ref, atol=1e-12, rtol=0)
+    torch.testing.assert_close(grad, ref_grad, atol=1e-12, rtol=0)
+    with fast_kernels(rope), pytest.raises(ValueError, match="holds 16 positions"):
+        rope(x, offset=12)
 
 
 @pytest.mark.parametrize("pos", ["learned", "rope"])
