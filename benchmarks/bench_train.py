@@ -18,6 +18,12 @@ state; the timing is the median ms/iter over all rounds after the first ``--warm
 MFU divides the model's FLOPs per step (``scaling.flops_per_token``, forward + backward) by the
 peak of a large fp32 ``torch.mm`` measured in the same run. This prints ratios; it asserts nothing.
 
+``--preset shakespeare-char`` times the 5-minute preset's step instead (3 blocks, rotary
+positions, 128-character windows, batches of 16). nanoGPT has no rotary positions, so the baseline
+is then always the readable model; with ``--all`` (or ``--rope-only``, which skips the slow bf16
+row) a row keeps lesson 4's readable RoPE inside the fast kernels, to show what the
+complex-number RoPE alone is worth.
+
 ``--floor`` adds three rows that are *not* the same maths: our step with the attention kernel
 replaced by a pass-through (``v`` comes out unchanged), then also the GELU, then also the layer
 norms. What is left is the step's matrix products, embeddings, loss and optimizer: how fast any
@@ -78,6 +84,20 @@ def copy_from_nanogpt(ours: GPT, theirs) -> None:
 
 
 @contextlib.contextmanager
+def readable_rope(model):
+    """Within the block, RoPE runs lesson 4's readable rotation even inside ``fast_kernels``."""
+    from llmcourse.embedding import RotaryEmbedding
+
+    swapped = [(m, m.__dict__.pop("forward")) for m in model.modules()
+               if isinstance(m, RotaryEmbedding) and "forward" in m.__dict__]
+    try:
+        yield
+    finally:
+        for m, fwd in swapped:
+            m.forward = fwd
+
+
+@contextlib.contextmanager
 def without(model, parts):
     """Within the block, the listed parts of ``model`` cost (almost) nothing: ``"attention"``
     (``F.scaled_dot_product_attention`` returns ``v``), ``"gelu"`` and ``"norms"`` (identity)."""
@@ -126,7 +146,7 @@ class Variant:
 
 def build(args, vocab):
     """The baseline and our variants, all starting from identical weights."""
-    cfg = CFG.replace(activation="gelu")  # nanoGPT uses the exact GELU
+    cfg = CFG.replace(activation="gelu")  # nanoGPT uses the exact GELU (so does every preset but tiny)
     torch.manual_seed(0)
     variants = []
     if args.nanogpt_dir:
@@ -145,7 +165,7 @@ def build(args, vocab):
         variants.append(Variant("nanoGPT-equivalent (llmcourse model, readable, fp32)", base, opt,
                                 lambda x, y: base(x, y)[1]))
 
-    def ours(name, fast=True, fused=True, compile_=False, bf16=False, free=()):
+    def ours(name, fast=True, fused=True, compile_=False, bf16=False, free=(), fast_rope=True):
         m = GPT(cfg.model_config(vocab))
         init(m)
         o = make_optimizer(m, cfg)
@@ -160,17 +180,23 @@ def build(args, vocab):
         @contextlib.contextmanager
         def context():
             with fast_kernels(m, fast), without(m, free):  # norms/GELU made free after the fast swap
-                yield
+                with contextlib.nullcontext() if fast_rope else readable_rope(m):
+                    yield
 
         return Variant(name, m, o, fwd, context=context, same_maths=not free)
 
     variants.append(ours("llmcourse trainer (fast kernels + fused AdamW)"))
     if args.all:
-        variants += [ours("  readable norms/GELU, fused AdamW", fast=False),
+        readable = "norms/GELU/RoPE" if cfg.pos_embedding == "rope" else "norms/GELU"
+        variants += [ours(f"  readable {readable}, fused AdamW", fast=False),
                      ours("  fast kernels, for-loop AdamW", fused=False),
+                     *([ours("  fast kernels but lesson 4's readable RoPE", fast_rope=False)]
+                       if cfg.pos_embedding == "rope" else []),
                      ours("  + bf16 autocast", bf16=True)]
         if args.compile:
             variants.append(ours("  + torch.compile", compile_=True))
+    elif args.rope_only and cfg.pos_embedding == "rope":
+        variants.append(ours("  fast kernels but lesson 4's readable RoPE", fast_rope=False))
     if args.floor:
         variants += [ours("  floor: attention free", free=("attention",)),
                      ours("  floor: attention, GELU free", free=("attention", "gelu")),
@@ -181,14 +207,23 @@ def build(args, vocab):
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--nanogpt-dir", default=None, help="folder with nanoGPT's model.py")
+    p.add_argument("--preset", default="nanogpt-cpu",
+                   help="the training recipe to time (default: nanoGPT's CPU recipe; shakespeare-char: "
+                        "the 5-minute preset, against the readable model)")
     p.add_argument("--rounds", type=int, default=6)
     p.add_argument("--iters", type=int, default=25, help="steps per variant per round")
     p.add_argument("--warmup", type=int, default=10, help="first steps of each variant not timed")
     p.add_argument("--all", action="store_true", help="also time each optimisation on its own")
     p.add_argument("--compile", action="store_true", help="with --all: include torch.compile")
+    p.add_argument("--rope-only", action="store_true",
+                   help="of --all's rows, only the one with the readable RoPE (bf16 on this preset's step is slow)")
     p.add_argument("--floor", action="store_true",
                    help="also time our step with attention, GELU and norms made free (not the same maths)")
     args = p.parse_args(argv)
+    global CFG
+    CFG = get_preset(args.preset)
+    if args.nanogpt_dir and args.preset != "nanogpt-cpu":
+        p.error("--nanogpt-dir compares nanoGPT on its own recipe only (--preset nanogpt-cpu)")
     if args.nanogpt_dir and not (Path(args.nanogpt_dir) / "model.py").is_file():
         p.error(f"--nanogpt-dir {args.nanogpt_dir!r} has no model.py")
     if not args.nanogpt_dir:
@@ -214,7 +249,7 @@ def main(argv=None) -> int:
     peak = max(peaks)
     tokens = CFG.batch_size * CFG.block_size
     flops = flops_per_token(CFG.model_config(tok.vocab_size), seq_len=CFG.block_size) * tokens
-    print(f"\ntorch {torch.__version__}, {torch.get_num_threads()} threads, "
+    print(f"\npreset {args.preset}; torch {torch.__version__}, {torch.get_num_threads()} threads, "
           f"{args.rounds} rounds x {args.iters} steps, interleaved; fp32 matmul peak "
           f"{peak / 1e9:.0f} GFLOP/s; {flops / 1e9:.2f} GFLOP per step ({tokens} tokens)")
     print(f"{'variant':<56} {'ms/iter':>8} {'tok/s':>8} {'MFU':>6} {'vs base':>8} {'1st round s':>11}")
@@ -228,10 +263,15 @@ def main(argv=None) -> int:
     for s in marks:
         print(f"{s + 1:>6} " + " ".join(f"{v.losses[s]:23.4f}" for v in variants))
     ref = variants[0].losses
+    first = min(10, n_steps)
     for v in variants[1:]:
         if v.same_maths:
             print(f"max |loss - baseline| over {n_steps} steps, {v.name.strip()}: "
-                  f"{max(abs(a - b) for a, b in zip(v.losses, ref)):.2e}")
+                  f"{max(abs(a - b) for a, b in zip(v.losses, ref)):.2e} "
+                  f"(first {first} steps: {max(abs(a - b) for a, b in zip(v.losses[:first], ref)):.2e})")
+    if CFG.learning_rate > 5e-3:
+        print(f"(at this preset's learning rate, {CFG.learning_rate:g} from the first step here, rounding "
+              f"differences of 1e-7 grow step by step: compare the first steps)")
     if not all(v.same_maths for v in variants):
         base, last = ms_of[0], ms_of[-1]
         print(f"\nfloor rows are not the same maths (their losses differ by design). With attention, "

@@ -42,5 +42,24 @@ def test_bench_train_floor_rows_are_faster_and_flagged(capsys, monkeypatch):
     assert "floor: attention, GELU, norms free" in out and "at most" in out
     # the same-maths variant matches the baseline; floor rows are not compared
     same = [line for line in out.splitlines() if line.startswith("max |loss - baseline|")]
-    assert len(same) == 1 and float(same[0].rsplit(" ", 1)[1]) < 1e-4
+    assert len(same) == 1 and float(same[0].split(": ")[1].split()[0]) < 1e-4
     assert torch.nn.functional.scaled_dot_product_attention.__module__ != bench.__name__  # restored
+
+
+def test_bench_train_times_the_rope_preset_with_and_without_the_fast_rope(capsys, monkeypatch):
+    bench = load("bench_train")
+    monkeypatch.setattr(bench, "matmul_peak", lambda: 1e11)
+    real = bench.get_preset
+    small = lambda name: real(name, n_layer=1, block_size=16, batch_size=2)  # noqa: E731  (seconds, not minutes)
+    monkeypatch.setattr(bench, "get_preset", small)
+    assert bench.main(["--preset", "shakespeare-char", "--rounds", "1", "--iters", "3", "--warmup", "1",
+                       "--all"]) == 0
+    out = capsys.readouterr().out
+    assert out.count("preset shakespeare-char") == 1 and "readable norms/GELU/RoPE" in out
+    diffs = {line.split(", ", 1)[1].split(":")[0]: float(line.split(": ")[1].split()[0])
+             for line in out.splitlines() if line.startswith("max |loss - baseline|")}
+    fp32 = {name: d for name, d in diffs.items() if "bf16" not in name}
+    assert len(fp32) == 4 and "fast kernels but lesson 4's readable RoPE" in fp32
+    assert max(fp32.values()) < 1e-5, fp32  # fast and readable RoPE alike: the same maths
+    with pytest.raises(SystemExit):  # nanoGPT has no rotary positions: refused, with a reason
+        bench.main(["--preset", "shakespeare-char", "--nanogpt-dir", str(BENCH)])
