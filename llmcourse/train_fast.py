@@ -47,13 +47,24 @@ def _gelu_forward(self, x):
     return F.gelu(x, approximate=self.approximate)
 
 
+def _compiling() -> bool:
+    check = getattr(getattr(torch, "compiler", None), "is_compiling", None)  # torch >= 2.3
+    if check is None:
+        from torch import _dynamo
+
+        check = _dynamo.is_compiling
+    return check()
+
+
 def _rope_forward(self, x, offset: int = 0):
     T = x.shape[-2]
     if offset + T > self.max_positions:
         raise ValueError(f"RoPE table holds {self.max_positions} positions, asked for {offset + T}.")
     cos, sin = self.cos[offset : offset + T], self.sin[offset : offset + T]  # each (T, hd/2)
-    if x.dtype not in (torch.float32, torch.float64) or x.device.type not in ("cpu", "cuda"):
-        return apply_rope(x, cos, sin)  # no complex kernels for this dtype/device: the readable form
+    if x.dtype not in (torch.float32, torch.float64) or x.device.type not in ("cpu", "cuda") or _compiling():
+        # no complex kernels for this dtype/device, or torch.compile, which fuses the readable form
+        # itself but generates no code for complex numbers: the readable form
+        return apply_rope(x, cos, sin)
     pairs = x.unflatten(-1, (-1, 2))  # (..., T, hd/2, 2)
     if pairs.storage_offset() % 2 or any(st % 2 for st in pairs.stride()[:-1]) or pairs.stride(-1) != 1:
         pairs = pairs.contiguous()  # a complex view needs each pair's two floats side by side, aligned

@@ -133,6 +133,27 @@ def test_fast_rope_equals_the_readable_rotation_and_its_gradient(layout, offset)
         rope(x, offset=12)
 
 
+def test_fast_rope_gives_torch_compile_the_readable_form(monkeypatch):
+    """Inductor generates no code for complex numbers (it warns and runs them slower than eager),
+    so under torch.compile the fast RoPE hands over lesson 4's rotation, which it fuses itself."""
+    import llmcourse.train_fast as train_fast
+    from llmcourse.embedding import RotaryEmbedding
+
+    detect = torch.compile(lambda x: x + 1 if train_fast._compiling() else x - 1, backend="eager",
+                           fullgraph=True)
+    assert detect(torch.zeros(1)).item() == 1 and not train_fast._compiling()
+    calls = []
+    real = train_fast.apply_rope
+    monkeypatch.setattr(train_fast, "apply_rope", lambda *a: calls.append(1) or real(*a))
+    rope, x = RotaryEmbedding(8, 16), torch.randn(1, 2, 4, 8)
+    with fast_kernels(rope):
+        rope(x)
+        assert calls == []  # eager: the complex multiplication
+        monkeypatch.setattr(train_fast, "_compiling", lambda: True)
+        rope(x)
+        assert calls == [1]  # compiling: the readable rotation
+
+
 @pytest.mark.parametrize("pos", ["learned", "rope"])
 def test_the_model_compiles_as_one_graph(pos):
     """``torch.compile`` must see the whole forward pass as one graph: reading token values (the
