@@ -146,11 +146,14 @@ class RotaryEmbedding(nn.Module):
         self.register_buffer("sin", sin, persistent=False)  # (P, hd/2)
         self.max_positions = max_positions
 
-    def forward(self, x: torch.Tensor, offset: int = 0) -> torch.Tensor:
-        T = x.shape[-2]
+    def angles(self, T: int, offset: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
+        """The cosines and sines for positions ``offset .. offset + T - 1``, each ``(T, hd/2)``."""
         if offset + T > self.max_positions:
             raise ValueError(f"RoPE table holds {self.max_positions} positions, asked for {offset + T}.")
-        return apply_rope(x, self.cos[offset : offset + T], self.sin[offset : offset + T])
+        return self.cos[offset : offset + T], self.sin[offset : offset + T]
+
+    def forward(self, x: torch.Tensor, offset: int = 0) -> torch.Tensor:
+        return apply_rope(x, *self.angles(x.shape[-2], offset))
 
 
 class InputEmbedding(nn.Module):

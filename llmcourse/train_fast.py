@@ -6,7 +6,7 @@ forms of the same function: PyTorch's fused kernels (``F.layer_norm``, ``F.gelu`
 complex multiplication (lesson 4 checks that form against the readable one: a pair ``(a, b)`` is the
 number ``a + ib``, and turning it by ``theta`` is multiplying by ``cos theta + i sin theta``), about
 2.5x faster forward and backward than the readable stack of pairs, so the 5-minute preset's step
-is ~12% shorter (``benchmarks/bench_train.py --preset shakespeare-char --all``). The parameters
+is about 5% shorter (``benchmarks/bench_train.py --preset shakespeare-char --rope-only``). The parameters
 and the state dict stay exactly as they are. :func:`maybe_compile` wraps a model in
 ``torch.compile`` and falls back to eager execution when compilation is unavailable.
 
@@ -57,10 +57,7 @@ def _compiling() -> bool:
 
 
 def _rope_forward(self, x, offset: int = 0):
-    T = x.shape[-2]
-    if offset + T > self.max_positions:
-        raise ValueError(f"RoPE table holds {self.max_positions} positions, asked for {offset + T}.")
-    cos, sin = self.cos[offset : offset + T], self.sin[offset : offset + T]  # each (T, hd/2)
+    cos, sin = self.angles(x.shape[-2], offset)  # each (T, hd/2)
     if x.dtype not in (torch.float32, torch.float64) or x.device.type not in ("cpu", "cuda") or _compiling():
         # no complex kernels for this dtype/device, or torch.compile, which fuses the readable form
         # itself but generates no code for complex numbers: the readable form
