@@ -24,6 +24,13 @@ is then always the readable model; with ``--all`` (or ``--rope-only``, which ski
 row) a row keeps lesson 4's readable RoPE inside the fast kernels, to show what the
 complex-number RoPE alone is worth.
 
+``--allocator`` measures :func:`llmcourse.train_fast.keep_freed_memory` (which the trainer
+applies to its process): the preset's step in fresh processes with and without it, alternating,
+with the page faults and the kernel CPU time per step; with ``--nanogpt-dir``, nanoGPT's step in
+its own fresh processes too (the default allocator, as nanoGPT runs), for the trainer-against-
+nanoGPT ratio. The interleaved rows above all run in one process with the C library's default
+allocator settings, nanoGPT's and ours alike, so they leave that gain out.
+
 ``--floor`` adds three rows that are *not* the same maths: our step with the attention kernel
 replaced by a pass-through (``v`` comes out unchanged), then also the GELU, then also the layer
 norms. What is left is the step's matrix products, embeddings, loss and optimizer: how fast any
@@ -204,6 +211,72 @@ def build(args, vocab):
     return variants
 
 
+def allocator_child(preset: str, mode: str, steps: int, nanogpt_dir: str | None) -> None:
+    """One process of ``--allocator``: prints the median step time (ms), the page faults and the
+    kernel CPU time (ms) per step. ``mode``: ``nanogpt`` (its model.py and optimizer, default
+    allocator), ``default`` (ours, default allocator) or ``keep`` (ours after keep_freed_memory)."""
+    import resource
+
+    from llmcourse.train_fast import keep_freed_memory
+
+    if mode == "keep" and not keep_freed_memory():
+        print("unavailable")
+        return
+    cfg = get_preset(preset).replace(activation="gelu")
+    torch.manual_seed(0)
+    if mode == "nanogpt":
+        ng = load_nanogpt(nanogpt_dir)
+        m = ng.GPT(ng.GPTConfig(block_size=cfg.block_size, vocab_size=65, n_layer=cfg.n_layer,
+                                n_head=cfg.n_head, n_embd=cfg.n_embd, dropout=0.0, bias=True))
+        o = m.configure_optimizers(cfg.weight_decay, cfg.learning_rate, (cfg.beta1, cfg.beta2), "cpu")
+        context = contextlib.nullcontext()
+    else:
+        m = GPT(cfg.model_config(65))
+        o = make_optimizer(m, cfg)
+        context = fast_kernels(m)
+    x = torch.randint(0, 65, (cfg.batch_size, cfg.block_size))  # (B, T)
+    times, faults, system = [], 0, 0.0
+    with context:
+        for i in range(steps + 3):
+            r0, t = resource.getrusage(resource.RUSAGE_SELF), time.perf_counter()
+            loss = m(x, x)[1]
+            loss.backward()
+            torch.nn.utils.clip_grad_norm_(m.parameters(), cfg.grad_clip)
+            o.step()
+            o.zero_grad(set_to_none=True)
+            if i >= 3:  # the first steps fault in every case
+                times.append(time.perf_counter() - t)
+                r1 = resource.getrusage(resource.RUSAGE_SELF)
+                faults += r1.ru_minflt - r0.ru_minflt
+                system += r1.ru_stime - r0.ru_stime  # CPU time in the kernel, all threads
+    print(f"{statistics.median(times) * 1e3:.2f} {faults / steps:.0f} {system / steps * 1e3:.2f}")
+
+
+def compare_allocators(preset: str, rounds: int, steps: int, nanogpt_dir: str | None) -> None:
+    import subprocess
+
+    modes = {"nanogpt": "nanoGPT (upstream model.py)"} if nanogpt_dir else {}
+    modes.update(default="llmcourse, default allocator", keep="llmcourse, keep_freed_memory()")
+    out = {mode: [] for mode in modes}
+    for _ in range(rounds):
+        for mode in modes:
+            cmd = [sys.executable, __file__, "--preset", preset, "--iters", str(steps), "--allocator-child", mode]
+            if nanogpt_dir:
+                cmd += ["--nanogpt-dir", nanogpt_dir]
+            line = subprocess.run(cmd, capture_output=True, text=True, check=True).stdout.strip().splitlines()[-1]
+            if line == "unavailable":
+                print("keep_freed_memory() is not available here (needs Linux with glibc).")
+                return
+            out[mode].append(tuple(map(float, line.split())))  # (ms, faults, kernel ms) per step
+    print(f"\npreset {preset}: {rounds} fresh processes each, alternating, {steps} steps each "
+          f"(medians per step: wall time, page faults, CPU time spent in the kernel)")
+    base = statistics.median(r[0] for r in out[next(iter(modes))])
+    for mode, label in modes.items():
+        ms, faults, system = (statistics.median(r[i] for r in out[mode]) for i in range(3))
+        print(f"{label:<32} {ms:8.1f} ms {base / ms:6.2f}x {faults:7.0f} faults {system:6.1f} ms in the kernel"
+              "   runs: " + ", ".join(f"{r[0]:.1f}" for r in out[mode]))
+
+
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--nanogpt-dir", default=None, help="folder with nanoGPT's model.py")
@@ -217,6 +290,9 @@ def main(argv=None) -> int:
     p.add_argument("--compile", action="store_true", help="with --all: include torch.compile")
     p.add_argument("--rope-only", action="store_true",
                    help="of --all's rows, only the one with the readable RoPE (bf16 on this preset's step is slow)")
+    p.add_argument("--allocator", action="store_true",
+                   help="time keep_freed_memory() against the default allocator (fresh processes)")
+    p.add_argument("--allocator-child", choices=("nanogpt", "default", "keep"), help=argparse.SUPPRESS)
     p.add_argument("--floor", action="store_true",
                    help="also time our step with attention, GELU and norms made free (not the same maths)")
     args = p.parse_args(argv)
@@ -226,6 +302,12 @@ def main(argv=None) -> int:
         p.error("--nanogpt-dir compares nanoGPT on its own recipe only (--preset nanogpt-cpu)")
     if args.nanogpt_dir and not (Path(args.nanogpt_dir) / "model.py").is_file():
         p.error(f"--nanogpt-dir {args.nanogpt_dir!r} has no model.py")
+    if args.allocator_child:
+        allocator_child(args.preset, args.allocator_child, args.iters, args.nanogpt_dir)
+        return 0
+    if args.allocator:
+        compare_allocators(args.preset, args.rounds, args.iters, args.nanogpt_dir)
+        return 0
     if not args.nanogpt_dir:
         print("note: no --nanogpt-dir given; the baseline is llmcourse's own model run the way "
               "nanoGPT runs (fp32, readable kernels, for-loop AdamW, no compile).")

@@ -31,7 +31,7 @@ from .env import get_device, seed_everything
 from .model import GPT, GPTConfig
 from .tokenizer import CharTokenizer
 from .train_config import PRESETS, TrainConfig, get_preset, learning_rate_at, progress  # noqa: F401
-from .train_fast import compile_or_fallback, fast_kernels, maybe_compile
+from .train_fast import compile_or_fallback, fast_kernels, keep_freed_memory, maybe_compile
 
 
 def make_optimizer(model: torch.nn.Module, cfg: TrainConfig) -> torch.optim.AdamW:
@@ -179,6 +179,8 @@ class Trainer:
                        desc="training", dynamic_ncols=True)
         interrupted = False
         model.train()
+        if cfg.fast_kernels:
+            keep_freed_memory()  # no page faults for each step's activations (see train_fast)
         with fast_kernels(model, cfg.fast_kernels):
             net = model
             if self.dist.enabled:

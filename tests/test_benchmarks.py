@@ -63,3 +63,13 @@ def test_bench_train_times_the_rope_preset_with_and_without_the_fast_rope(capsys
     assert max(fp32.values()) < 1e-5, fp32  # fast and readable RoPE alike: the same maths
     with pytest.raises(SystemExit):  # nanoGPT has no rotary positions: refused, with a reason
         bench.main(["--preset", "shakespeare-char", "--nanogpt-dir", str(BENCH)])
+
+
+@pytest.mark.skipif(not __import__("sys").platform.startswith("linux"), reason="glibc's mallopt: Linux only")
+def test_bench_train_allocator_compares_fresh_processes(capsys):
+    bench = load("bench_train")
+    assert bench.main(["--preset", "tiny", "--allocator", "--rounds", "1", "--iters", "2"]) == 0
+    out = capsys.readouterr().out
+    rows = [line for line in out.splitlines() if line.startswith("llmcourse, ")]
+    assert len(rows) == 2 and "keep_freed_memory()" in rows[1] and "faults" in rows[1]
+    assert "1.00x" in rows[0]  # the first row is the baseline
