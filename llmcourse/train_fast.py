@@ -5,9 +5,9 @@ The package's ``LayerNorm``, ``GELU`` and RoPE are written out op by op so that 
 forms of the same function: PyTorch's fused kernels (``F.layer_norm``, ``F.gelu``), and RoPE as one
 complex multiplication (lesson 4 checks that form against the readable one: a pair ``(a, b)`` is the
 number ``a + ib``, and turning it by ``theta`` is multiplying by ``cos theta + i sin theta``), about
-2.5x faster forward and backward than the readable stack of pairs, so the 5-minute preset's step
-is about 5% shorter (``benchmarks/bench_train.py --preset shakespeare-char --rope-only``). The parameters
-and the state dict stay exactly as they are. :func:`keep_freed_memory` stops the C library from
+2.5x faster forward and backward than the readable stack of pairs, so the 5-minute preset's
+step is about 5% shorter (``benchmarks/bench_train.py --preset shakespeare-char --rope-only``).
+The parameters and the state dict stay exactly as they are. :func:`keep_freed_memory` stops the C library from
 handing the memory of every step's activations back to the operating system, only to fault it
 in again, page by page, in the next step. :func:`maybe_compile` wraps a model in
 ``torch.compile`` and falls back to eager execution when compilation is unavailable.
@@ -118,9 +118,12 @@ def keep_freed_memory() -> bool:
     2 cores, about 2,300 faults and 5.8 ms of CPU time in the kernel a step (0.2 ms with this on;
     ``benchmarks/bench_train.py --preset shakespeare-char --allocator`` measures it). With the
     thresholds raised (allocations up to 32 MB from the heap, up to 1 GB kept free) the faults
-    stop after the first steps. The price: the process keeps its peak memory until it exits. Applies to
-    the whole process, once; returns whether it is in effect (False on other systems: nothing to
-    do or no way to do it).
+    stop after the first steps. The price: the process keeps its peak memory until it exits.
+    Applies to the whole process, once; returns whether it is in effect (False on other systems:
+    nothing to do or no way to do it). Lesson 20's trainer calls it when ``fast_kernels`` is on.
+
+    >>> keep_freed_memory() == keep_freed_memory()      # idempotent
+    True
     """
     global _kept
     if _kept is None:
