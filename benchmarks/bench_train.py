@@ -130,6 +130,23 @@ def without(model, parts):
                 m.forward = previous
 
 
+def train_step(model, opt, loss_fn, x, y, grad_clip):
+    """One step as the trainer takes it: forward, backward, clip, AdamW, zero the gradients."""
+    loss = loss_fn(x, y)
+    loss.backward()
+    torch.nn.utils.clip_grad_norm_(model.parameters(), grad_clip)
+    opt.step()
+    opt.zero_grad(set_to_none=True)
+    return loss
+
+
+def nanogpt_model(ng, cfg, vocab):
+    """nanoGPT's model and its own optimizer for ``cfg``'s sizes (dropout 0, biases)."""
+    model = ng.GPT(ng.GPTConfig(block_size=cfg.block_size, vocab_size=vocab, n_layer=cfg.n_layer,
+                                n_head=cfg.n_head, n_embd=cfg.n_embd, dropout=0.0, bias=True))
+    return model, model.configure_optimizers(cfg.weight_decay, cfg.learning_rate, (cfg.beta1, cfg.beta2), "cpu")
+
+
 class Variant:
     """One way of running a training step; ``step(x, y)`` returns the loss."""
 
@@ -142,11 +159,7 @@ class Variant:
         with self.context():
             for x, y in batches:
                 t = time.perf_counter()
-                loss = self.forward(x, y)
-                loss.backward()
-                torch.nn.utils.clip_grad_norm_(self.model.parameters(), CFG.grad_clip)
-                self.opt.step()
-                self.opt.zero_grad(set_to_none=True)
+                loss = train_step(self.model, self.opt, self.forward, x, y, CFG.grad_clip)
                 self.times.append(time.perf_counter() - t)
                 self.losses.append(loss.item())
 
@@ -158,9 +171,7 @@ def build(args, vocab):
     variants = []
     if args.nanogpt_dir:
         ng = load_nanogpt(args.nanogpt_dir)
-        ref = ng.GPT(ng.GPTConfig(block_size=cfg.block_size, vocab_size=vocab, n_layer=cfg.n_layer,
-                                  n_head=cfg.n_head, n_embd=cfg.n_embd, dropout=0.0, bias=True))
-        opt = ref.configure_optimizers(cfg.weight_decay, cfg.learning_rate, (cfg.beta1, cfg.beta2), "cpu")
+        ref, opt = nanogpt_model(ng, cfg, vocab)
         variants.append(Variant("nanoGPT (upstream model.py)", ref, opt, lambda x, y: ref(x, y)[1]))
         init = lambda m: copy_from_nanogpt(m, ref)  # noqa: E731
     else:
@@ -193,17 +204,16 @@ def build(args, vocab):
         return Variant(name, m, o, fwd, context=context, same_maths=not free)
 
     variants.append(ours("llmcourse trainer (fast kernels + fused AdamW)"))
+    rope = cfg.pos_embedding == "rope"
     if args.all:
-        readable = "norms/GELU/RoPE" if cfg.pos_embedding == "rope" else "norms/GELU"
-        variants += [ours(f"  readable {readable}, fused AdamW", fast=False),
-                     ours("  fast kernels, for-loop AdamW", fused=False),
-                     *([ours("  fast kernels but lesson 4's readable RoPE", fast_rope=False)]
-                       if cfg.pos_embedding == "rope" else []),
-                     ours("  + bf16 autocast", bf16=True)]
+        variants += [ours(f"  readable norms/GELU{'/RoPE' if rope else ''}, fused AdamW", fast=False),
+                     ours("  fast kernels, for-loop AdamW", fused=False)]
+    if (args.all or args.rope_only) and rope:
+        variants.append(ours("  fast kernels but lesson 4's readable RoPE", fast_rope=False))
+    if args.all:
+        variants.append(ours("  + bf16 autocast", bf16=True))
         if args.compile:
             variants.append(ours("  + torch.compile", compile_=True))
-    elif args.rope_only and cfg.pos_embedding == "rope":
-        variants.append(ours("  fast kernels but lesson 4's readable RoPE", fast_rope=False))
     if args.floor:
         variants += [ours("  floor: attention free", free=("attention",)),
                      ours("  floor: attention, GELU free", free=("attention", "gelu")),
@@ -225,10 +235,7 @@ def allocator_child(preset: str, mode: str, steps: int, nanogpt_dir: str | None)
     cfg = get_preset(preset).replace(activation="gelu")
     torch.manual_seed(0)
     if mode == "nanogpt":
-        ng = load_nanogpt(nanogpt_dir)
-        m = ng.GPT(ng.GPTConfig(block_size=cfg.block_size, vocab_size=65, n_layer=cfg.n_layer,
-                                n_head=cfg.n_head, n_embd=cfg.n_embd, dropout=0.0, bias=True))
-        o = m.configure_optimizers(cfg.weight_decay, cfg.learning_rate, (cfg.beta1, cfg.beta2), "cpu")
+        m, o = nanogpt_model(load_nanogpt(nanogpt_dir), cfg, 65)
         context = contextlib.nullcontext()
     else:
         m = GPT(cfg.model_config(65))
@@ -239,11 +246,7 @@ def allocator_child(preset: str, mode: str, steps: int, nanogpt_dir: str | None)
     with context:
         for i in range(steps + 3):
             r0, t = resource.getrusage(resource.RUSAGE_SELF), time.perf_counter()
-            loss = m(x, x)[1]
-            loss.backward()
-            torch.nn.utils.clip_grad_norm_(m.parameters(), cfg.grad_clip)
-            o.step()
-            o.zero_grad(set_to_none=True)
+            train_step(m, o, lambda a, b: m(a, b)[1], x, x, cfg.grad_clip)
             if i >= 3:  # the first steps fault in every case
                 times.append(time.perf_counter() - t)
                 r1 = resource.getrusage(resource.RUSAGE_SELF)
