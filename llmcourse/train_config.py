@@ -123,8 +123,8 @@ class TrainConfig:
 #: ``train_fast`` (5% faster steps), seeds 1337, 1, 2, 3, 4, 1337: 1.4973, 1.5015, 1.4987, 1.4989,
 #: 1.4948, 1.4998 (3,201-3,436 steps): mean 1.4985. On busier days of the same shared machine
 #: (nanoGPT's CPU recipe measured 60-62 ms a step in bench_train, where the issue quotes 44), seeds
-#: 1337, 1337, 1, 1337, 1, 2 made only 2,896-3,083 steps and scored 1.513, 1.503, 1.515, 1.509,
-#: 1.517, 1.525: the step count decides. Before that RoPE (3,170-3,370 steps; the
+#: 1337, 1337, 1, 1337, 1, 2, 3, 4 made only 2,712-3,083 steps and scored 1.513, 1.503, 1.515,
+#: 1.509, 1.517, 1.525, 1.520, 1.518: the step count decides. Before that RoPE (3,170-3,370 steps; the
 #: variants below were measured then), seeds 1337, 1, 2, 3, 4: 1.496, 1.505, 1.495, 1.502, 1.500,
 #: bench_5min.py (seed 1337 again) 1.506, and seed 1337 on another day 1.500: mean 1.501; the same
 #: with weight decay 1.0 (the previous preset), seeds 1337, 1, 2, 3: 1.504, 1.502, 1.511, 1.513, and
