@@ -1,15 +1,15 @@
 """Speed-ups for training that leave the maths unchanged (lesson 20).
 
-The package's ``LayerNorm``, ``GELU`` and RoPE are written out op by op so that lessons 4, 6 and
-13 can show the arithmetic. For training, :func:`fast_kernels` temporarily routes them to faster
-forms of the same function: PyTorch's fused kernels (``F.layer_norm``, ``F.gelu``), and RoPE as one
+The package's ``LayerNorm``, ``GELU`` and RoPE are written out op by op so that lessons 4, 6 and 13
+can show the arithmetic. For training, :func:`fast_kernels` temporarily routes them to faster forms
+of the same function: PyTorch's fused kernels (``F.layer_norm``, ``F.gelu``), and RoPE as one
 complex multiplication (lesson 4 checks that form against the readable one: a pair ``(a, b)`` is the
 number ``a + ib``, and turning it by ``theta`` is multiplying by ``cos theta + i sin theta``), about
-2.5x faster forward and backward than the readable stack of pairs, so the 5-minute preset's
-step is about 5% shorter (``benchmarks/bench_train.py --preset shakespeare-char --rope-only``).
-The parameters and the state dict stay exactly as they are. :func:`keep_freed_memory` stops the C library from
-handing the memory of every step's activations back to the operating system, only to fault it
-in again, page by page, in the next step. :func:`maybe_compile` wraps a model in
+2.5x faster forward and backward than the readable stack of pairs, so the 5-minute preset's step is
+about 5% shorter (``benchmarks/bench_train.py --preset shakespeare-char --rope-only``). The
+parameters and the state dict stay exactly as they are. :func:`keep_freed_memory` stops the C
+library from handing the memory of every step's activations back to the operating system, only to
+fault it in again, page by page, in the next step. :func:`maybe_compile` wraps a model in
 ``torch.compile`` and falls back to eager execution when compilation is unavailable.
 
 >>> import torch

@@ -2,6 +2,7 @@
 nothing themselves; these tests only check that they work and print what the README says."""
 
 import importlib.util
+import sys
 from pathlib import Path
 
 import pytest
@@ -65,7 +66,7 @@ def test_bench_train_times_the_rope_preset_with_and_without_the_fast_rope(capsys
         bench.main(["--preset", "shakespeare-char", "--nanogpt-dir", str(BENCH)])
 
 
-@pytest.mark.skipif(not __import__("sys").platform.startswith("linux"), reason="glibc's mallopt: Linux only")
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="glibc's mallopt: Linux only")
 def test_bench_train_allocator_compares_fresh_processes(capsys):
     bench = load("bench_train")
     assert bench.main(["--preset", "tiny", "--allocator", "--rounds", "1", "--iters", "2"]) == 0
