@@ -148,7 +148,7 @@ def nanogpt_model(ng, cfg, vocab):
 
 
 class Variant:
-    """One way of running a training step; ``step(x, y)`` returns the loss."""
+    """One way of running a training step; ``run(batches)`` times each step and keeps its loss."""
 
     def __init__(self, name, model, optimizer, forward, context=contextlib.nullcontext, same_maths=True):
         self.name, self.model, self.opt, self.forward, self.context = name, model, optimizer, forward, context
