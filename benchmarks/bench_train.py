@@ -20,7 +20,9 @@ peak of a large fp32 ``torch.mm`` measured in the same run. This prints ratios; 
 
 ``--preset shakespeare-char`` times the 5-minute preset's step instead (3 blocks, rotary
 positions, 128-character windows, batches of 16). nanoGPT has no rotary positions, so the baseline
-is then always the readable model; with ``--all`` (or ``--rope-only``, which skips the slow bf16
+is then always the readable model. That preset trains with Muon (``llmcourse.optim``): the
+same-maths rows step with AdamW, as nanoGPT does, and one more row times the step with Muon.
+With ``--all`` (or ``--rope-only``, which skips the slow bf16
 row) a row keeps lesson 4's readable RoPE inside the fast kernels, to show what the
 complex-number RoPE alone is worth.
 
@@ -61,6 +63,7 @@ from llmcourse.train_config import get_preset  # noqa: E402
 from llmcourse.train_fast import fast_kernels  # noqa: E402
 
 CFG = get_preset("nanogpt-cpu")
+PRESET_MUON = False
 
 
 def matmul_peak(n: int = 2048, reps: int = 8) -> float:
@@ -183,10 +186,10 @@ def build(args, vocab):
         variants.append(Variant("nanoGPT-equivalent (llmcourse model, readable, fp32)", base, opt,
                                 lambda x, y: base(x, y)[1]))
 
-    def ours(name, fast=True, fused=True, compile_=False, bf16=False, free=(), fast_rope=True):
+    def ours(name, fast=True, fused=True, compile_=False, bf16=False, free=(), fast_rope=True, muon=False):
         m = GPT(cfg.model_config(vocab))
         init(m)
-        o = make_optimizer(m, cfg)
+        o = make_optimizer(m, cfg.replace(optimizer="muon") if muon else cfg)
         if not fused:
             o = torch.optim.AdamW(o.param_groups, lr=cfg.learning_rate, betas=(cfg.beta1, cfg.beta2))
         f = torch.compile(m) if compile_ else m
@@ -201,9 +204,11 @@ def build(args, vocab):
                 with contextlib.nullcontext() if fast_rope else readable_rope(m):
                     yield
 
-        return Variant(name, m, o, fwd, context=context, same_maths=not free)
+        return Variant(name, m, o, fwd, context=context, same_maths=not free and not muon)
 
     variants.append(ours("llmcourse trainer (fast kernels + fused AdamW)"))
+    if PRESET_MUON:  # the preset trains with Muon: its cost per step, next to the AdamW rows
+        variants.append(ours("  + Muon for the blocks' matrices (the preset's)", muon=True))
     rope = cfg.pos_embedding == "rope"
     if args.all:
         variants += [ours(f"  readable norms/GELU{'/RoPE' if rope else ''}, fused AdamW", fast=False),
@@ -299,8 +304,12 @@ def main(argv=None) -> int:
     p.add_argument("--floor", action="store_true",
                    help="also time our step with attention, GELU and norms made free (not the same maths)")
     args = p.parse_args(argv)
-    global CFG
+    global CFG, PRESET_MUON
     CFG = get_preset(args.preset)
+    # every row that must match the baseline steps with AdamW, as nanoGPT does; a preset that
+    # trains with Muon gets one more row, timed the same way (a different update, not compared)
+    PRESET_MUON = CFG.optimizer == "muon"
+    CFG = CFG.replace(optimizer="adamw")
     if args.nanogpt_dir and args.preset != "nanogpt-cpu":
         p.error("--nanogpt-dir compares nanoGPT on its own recipe only (--preset nanogpt-cpu)")
     if args.nanogpt_dir and not (Path(args.nanogpt_dir) / "model.py").is_file():
@@ -357,7 +366,12 @@ def main(argv=None) -> int:
     if CFG.learning_rate > 5e-3:
         print(f"(at this preset's learning rate, {CFG.learning_rate:g} from the first step here, rounding "
               f"differences of 1e-7 grow step by step: compare the first steps)")
-    if not all(v.same_maths for v in variants):
+    if PRESET_MUON:
+        i = next(i for i, v in enumerate(variants) if "Muon" in v.name)
+        print(f"\nMuon (the preset's optimizer for the blocks' matrices) costs "
+              f"{ms_of[i] - ms_of[1]:+.1f} ms a step against fused AdamW; a different update, so its "
+              f"losses are not compared.")
+    if args.floor:
         base, last = ms_of[0], ms_of[-1]
         print(f"\nfloor rows are not the same maths (their losses differ by design). With attention, "
               f"GELU and norms free, a step takes {last:.1f} ms: at most {base / last:.2f}x the baseline "

@@ -1,4 +1,5 @@
-"""The training loop of lesson 20: AdamW, warmup + cosine, clipping, evaluation, checkpoints.
+"""The training loop of lesson 20: AdamW (or Muon, :mod:`llmcourse.optim`), warmup + cosine,
+clipping, evaluation, checkpoints.
 
 From a notebook (a live plot is any function that takes the record dicts the loop emits)::
 
@@ -29,15 +30,30 @@ from .data import BatchSampler, encode_corpus, load_corpus, train_val_split
 from .distributed import (DistInfo, all_reduce_max, all_reduce_mean, device_for, setup_distributed)
 from .env import get_device, seed_everything
 from .model import GPT, GPTConfig
+from .optim import Muon, OptimizerSet
 from .tokenizer import CharTokenizer
 from .train_config import PRESETS, TrainConfig, get_preset, learning_rate_at, progress  # noqa: F401
 from .train_fast import compile_or_fallback, fast_kernels, keep_freed_memory, maybe_compile
 
 
-def make_optimizer(model: torch.nn.Module, cfg: TrainConfig) -> torch.optim.AdamW:
+def make_optimizer(model: torch.nn.Module, cfg: TrainConfig) -> torch.optim.Optimizer | OptimizerSet:
     """Lesson 20: AdamW with weight decay on matrices (linear weights, embeddings) only; biases
-    and norm gains are not decayed. Uses the fused implementation where PyTorch has one."""
-    params = [p for p in model.parameters() if p.requires_grad]
+    and norm gains are not decayed. Uses the fused implementation where PyTorch has one.
+
+    With ``cfg.optimizer == "muon"``: an :class:`~llmcourse.optim.OptimizerSet` of
+    :class:`~llmcourse.optim.Muon` for the 2-D weights inside the blocks (named ``blocks.*``) and
+    the AdamW above for every other parameter (embeddings, tied LM head, biases, norm gains)."""
+    if cfg.optimizer == "muon":
+        matrices = [p for name, p in model.named_parameters()
+                    if p.requires_grad and p.dim() == 2 and name.startswith("blocks.")]
+        taken = {id(p) for p in matrices}
+        rest = [p for p in model.parameters() if p.requires_grad and id(p) not in taken]
+        return OptimizerSet(muon=Muon(matrices, lr=cfg.learning_rate, weight_decay=cfg.weight_decay),
+                            adamw=_adamw(rest, cfg))
+    return _adamw([p for p in model.parameters() if p.requires_grad], cfg)
+
+
+def _adamw(params: list, cfg: TrainConfig) -> torch.optim.AdamW:
     groups = [{"params": [p for p in params if p.dim() >= 2], "weight_decay": cfg.weight_decay},
               {"params": [p for p in params if p.dim() < 2], "weight_decay": 0.0}]
     kwargs = {"lr": cfg.learning_rate, "betas": (cfg.beta1, cfg.beta2)}

@@ -42,6 +42,8 @@ def _train_parser() -> argparse.ArgumentParser:
                    help="wall-clock budget in seconds, evaluations included")
     p.add_argument("--max-iters", type=int, default=None, metavar="N", help="budget in optimizer steps")
     p.add_argument("--batch-size", type=int, default=None, metavar="N", help="global batch size")
+    p.add_argument("--optimizer", choices=("adamw", "muon"), default=None,
+                   help="adamw, or muon for the blocks' matrices (default: the preset's)")
     p.add_argument("--lr", type=float, default=None, metavar="LR", help="peak learning rate")
     p.add_argument("--eval-interval", type=int, default=None, metavar="N", help="steps between evaluations")
     p.add_argument("--checkpoint-interval", type=int, default=None, metavar="N",
@@ -75,8 +77,8 @@ def cli_train(argv: list[str]) -> int:
         parser.error(f"--resume: there is no checkpoint in {out!r} (expected {checkpoint_file(out)}). "
                      f"Start a run there without --resume first, or pass --out DIR of an earlier run.")
     overrides = {"max_time": args.max_time, "max_iters": args.max_iters, "batch_size": args.batch_size,
-                 "learning_rate": args.lr, "eval_interval": args.eval_interval, "seed": args.seed,
-                 "checkpoint_interval": args.checkpoint_interval, "device": args.device,
+                 "optimizer": args.optimizer, "learning_rate": args.lr, "eval_interval": args.eval_interval,
+                 "seed": args.seed, "checkpoint_interval": args.checkpoint_interval, "device": args.device,
                  "compile": True if args.compile else None}
     overrides = {k: v for k, v in overrides.items() if v is not None}
     if args.max_time is not None and args.max_iters is None:

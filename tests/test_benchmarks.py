@@ -62,6 +62,8 @@ def test_bench_train_times_the_rope_preset_with_and_without_the_fast_rope(capsys
     fp32 = {name: d for name, d in diffs.items() if "bf16" not in name}
     assert len(fp32) == 4 and "fast kernels but lesson 4's readable RoPE" in fp32
     assert max(fp32.values()) < 1e-5, fp32  # fast and readable RoPE alike: the same maths
+    # the preset trains with Muon: one more row, timed but not compared (a different update)
+    assert out.count("+ Muon for the blocks' matrices") == 1 and "ms a step against fused AdamW" in out
     with pytest.raises(SystemExit):  # nanoGPT has no rotary positions: refused, with a reason
         bench.main(["--preset", "shakespeare-char", "--nanogpt-dir", str(BENCH)])
 

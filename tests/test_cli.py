@@ -34,7 +34,8 @@ def error_of(fn, argv, capsys) -> str:
 
 
 def test_help_texts(capsys):
-    for fn, words in ((cli_train, ["--preset", "--max-time", "--resume", "--out", "shakespeare-char", "tiny"]),
+    for fn, words in ((cli_train, ["--preset", "--max-time", "--resume", "--out", "--optimizer", "shakespeare-char",
+                                  "tiny"]),
                       (cli_generate, ["--checkpoint", "--prompt", "--temperature", "--top-p", "--tokens"])):
         with pytest.raises(SystemExit) as e:
             fn(["--help"])
@@ -80,6 +81,20 @@ def test_bad_train_arguments_are_explained(capsys, tmp_path):
     err = error_of(cli_train, ["--resume", "--out", str(tmp_path / "missing")], capsys)
     assert "no checkpoint" in err and "without --resume" in err
     assert "invalid float value" in error_of(cli_train, ["--max-time", "soon"], capsys)
+    err = error_of(cli_train, ["--optimizer", "sgd"], capsys)
+    assert "invalid choice: 'sgd'" in err and "adamw" in err and "muon" in err
+
+
+def test_train_with_muon_checkpoints_and_resumes(tmp_path, capsys):
+    out = tmp_path / "muon"
+    argv = ["--preset", "tiny", "--optimizer", "muon", "--eval-interval", "3", "--out", str(out), "--no-progress"]
+    with torch_threads(1):
+        assert cli_train(argv + ["--max-iters", "6"]) == 0
+        state = torch.load(out / "ckpt.pt", weights_only=True)  # Muon's state loads without pickle code
+        assert state["train_config"]["optimizer"] == "muon" and set(state["optimizer"]) == {"muon", "adamw"}
+        assert cli_train(["--preset", "tiny", "--out", str(out), "--resume", "--max-iters", "9", "--no-progress"]) == 0
+    state = torch.load(out / "ckpt.pt", weights_only=True)
+    assert state["step"] == 9 and state["train_config"]["optimizer"] == "muon"
 
 
 def test_bad_generate_arguments_are_explained(capsys, tmp_path, run_dir):

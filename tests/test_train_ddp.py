@@ -22,11 +22,12 @@ pytestmark = pytest.mark.skipif(not dist.is_available() or not dist.is_gloo_avai
 TOL = 1e-4
 
 
-def test_two_gloo_processes_match_one_process(tmp_path):
+@pytest.mark.parametrize("optimizer", ["adamw", "muon"])
+def test_two_gloo_processes_match_one_process(tmp_path, optimizer):
     out = tmp_path / "ddp"
     cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2",
            "-m", "llmcourse", "train", "--preset", "tiny", "--max-iters", "30", "--out", str(out),
-           "--no-progress"]
+           "--no-progress", "--optimizer", optimizer]
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     run = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=300)
     assert run.returncode == 0, run.stdout + run.stderr
@@ -34,7 +35,7 @@ def test_two_gloo_processes_match_one_process(tmp_path):
     ddp = torch.load(out / "ckpt.pt", weights_only=True)
 
     with torch_threads(1):
-        single = Trainer("tiny", max_iters=30, progress=False, log=None)
+        single = Trainer("tiny", max_iters=30, optimizer=optimizer, progress=False, log=None)
         single.train()
     assert ddp["step"] == single.step == 30
     for key in ("loss", "val_loss", "train_loss"):
