@@ -22,9 +22,8 @@ peak of a large fp32 ``torch.mm`` measured in the same run. This prints ratios; 
 positions, 128-character windows, batches of 16). nanoGPT has no rotary positions, so the baseline
 is then always the readable model. That preset trains with Muon (``llmcourse.optim``): the
 same-maths rows step with AdamW, as nanoGPT does, and one more row times the step with Muon.
-With ``--all`` (or ``--rope-only``, which skips the slow bf16
-row) a row keeps lesson 4's readable RoPE inside the fast kernels, to show what the
-complex-number RoPE alone is worth.
+With ``--all`` (or ``--rope-only``, which skips the slow bf16 row) a row keeps lesson 4's
+readable RoPE inside the fast kernels, to show what the complex-number RoPE alone is worth.
 
 ``--allocator`` measures :func:`llmcourse.train_fast.keep_freed_memory` (which the trainer
 applies to its process): the preset's step in fresh processes with and without it, alternating,

@@ -3,7 +3,8 @@
 The documented equivalence: N processes with a global ``batch_size`` B each take B / N rows of
 the same global batch, and DistributedDataParallel averages their gradients. That is the same
 gradient as one process on the whole batch, so the two runs agree up to float rounding (the sums
-happen in a different order). Tolerance: losses within 1e-4, parameters within 1e-4.
+happen in a different order). Tolerance: losses within 1e-4, parameters within 1e-4, with AdamW
+and with Muon (whose update every process computes from the same averaged gradient).
 """
 
 import os
