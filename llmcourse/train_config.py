@@ -128,9 +128,10 @@ class TrainConfig:
 #: same host with the same seed: 1.4466 against 1.4892 (seed 1337; 3,079 and 3,583 steps; a first
 #: copy of the optimiser outside the package), 1.4548 against 1.4998 (seed 1337; 2,681 and 3,233
 #: steps), 1.4520 against 1.4970 (seed 3; 2,795 and 3,353 steps): 0.044 lower on average, though
-#: each Muon step costs about 20% more (the Newton-Schulz products). Muon alone, seeds 1 and 2: 1.4788
-#: (2,002 steps, a busy host) and 1.4601 (2,818 steps); with a 225-s budget, as on a host 25%
-#: slower: 1.4714 (2,065 steps). Everything below was measured with AdamW for every parameter, the
+#: each Muon step costs about 20% more (the Newton-Schulz products). Muon alone, seeds 1, 2, 1:
+#: 1.4788 (2,002 steps, a busy host), 1.4601 (2,818 steps), 1.4540 (2,798 steps); with a 225-s
+#: budget, as on a host 25% slower: 1.4714 (2,065 steps); with 180 s, as on a host 40% slower:
+#: 1.4868 (1,694 steps). Everything below was measured with AdamW for every parameter, the
 #: preset before Muon. On a quiet 2-core machine: this preset with the complex-number RoPE of
 #: ``train_fast`` (5% faster steps), seeds 1337, 1, 2, 3, 4, 1337: 1.4973, 1.5015, 1.4987, 1.4989,
 #: 1.4948, 1.4998 (3,201-3,436 steps): mean 1.4985. On busier days of the same shared machine
