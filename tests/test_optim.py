@@ -3,7 +3,8 @@ iteration against the singular value decomposition, and Muon inside the trainer.
 
 Tolerances: the float32 iteration against a float64 one, 1e-5; Muon's whole step against PyTorch's
 with the iteration shared, 1e-6; against PyTorch's unchanged (its iteration runs in bfloat16, 8
-bits of mantissa), a relative difference of the update below 3%.
+bits of mantissa), a relative difference of the update below 3%. Resuming a Muon run exactly:
+tests/test_train.py.
 """
 
 import math
@@ -11,7 +12,6 @@ import math
 import pytest
 import torch
 
-import llmcourse.optim as optim
 from llmcourse.model import GPT, GPTConfig
 from llmcourse.optim import NS_COEFFICIENTS, Muon, OptimizerSet, newton_schulz
 from llmcourse.train import Trainer, make_optimizer
@@ -176,25 +176,6 @@ def test_muon_trains_the_tiny_model_reproducibly():
         return [(r["step"], r.get("loss"), r.get("val_loss")) for r in h]
     assert curve(a) == curve(b)
     assert curve(a) != curve(adamw)                     # the option really switches the optimiser
-
-
-def test_muon_run_resumes_exactly_from_its_checkpoint(tmp_path):
-    full = tiny(max_iters=30, eval_interval=10).train().history
-
-    def stop_at_20(record):
-        if record["step"] == 20 and "loss" in record:
-            raise KeyboardInterrupt
-
-    first = tiny(max_iters=30, eval_interval=10, out_dir=tmp_path, callbacks=[stop_at_20]).train()
-    assert first.interrupted and first.step == 20
-    resumed = Trainer("tiny", out_dir=tmp_path, resume=True, max_iters=30, progress=False, log=None)
-    assert resumed.cfg.optimizer == "muon" and isinstance(resumed.optimizer, OptimizerSet)
-    history = resumed.train().history
-    got = [(r["step"], r["loss"]) for r in history if "loss" in r]
-    want = [(r["step"], r["loss"]) for r in full if "loss" in r]
-    assert len(got) == len(want)
-    for (s1, v1), (s2, v2) in zip(want, got):
-        assert s1 == s2 and v1 == pytest.approx(v2, abs=1e-6)
 
 
 def test_the_five_minute_preset_uses_muon():

@@ -8,6 +8,7 @@ import pytest
 import torch
 
 from llmcourse.model import GPT, GPTConfig
+from llmcourse.optim import OptimizerSet
 from llmcourse.pretrained import load_file
 from llmcourse.train import Trainer, TrainResult, make_optimizer, train
 from llmcourse.train_config import PRESETS, TrainConfig, get_preset, learning_rate_at, progress
@@ -287,16 +288,20 @@ def test_untied_head_trains_and_round_trips_through_a_checkpoint(tmp_path):
     assert torch.equal(loaded.lm_head.weight, m.lm_head.weight)
 
 
-def test_resume_in_process_continues_the_same_run(tmp_path):
-    full = tiny(max_iters=30, eval_interval=10).train().history
+@pytest.mark.parametrize("optimizer", ["adamw", "muon"])
+def test_resume_in_process_continues_the_same_run(tmp_path, optimizer):
+    full = tiny(max_iters=30, eval_interval=10, optimizer=optimizer).train().history
 
     def stop_at_20(record):  # as if the learner pressed "interrupt" after step 20
         if record["step"] == 20 and "loss" in record:
             raise KeyboardInterrupt
 
-    first = tiny(max_iters=30, eval_interval=10, out_dir=tmp_path, callbacks=[stop_at_20]).train()
+    first = tiny(max_iters=30, eval_interval=10, optimizer=optimizer, out_dir=tmp_path, callbacks=[stop_at_20]).train()
     assert first.interrupted and first.step == 20
-    resumed = Trainer("tiny", out_dir=tmp_path, resume=True, max_iters=30, progress=False, log=None).train()
+    trainer = Trainer("tiny", out_dir=tmp_path, resume=True, max_iters=30, progress=False, log=None)
+    assert trainer.cfg.optimizer == optimizer  # the checkpoint's optimiser, state included
+    assert isinstance(trainer.optimizer, OptimizerSet) == (optimizer == "muon")
+    resumed = trainer.train()
     assert resumed.step == 30
     for key in ("loss", "val_loss"):
         for (s1, v1), (s2, v2) in zip(losses(full, key), losses(resumed.history, key)):
