@@ -12,7 +12,7 @@ Lesson 18's example, the seed's four tokens after softmax:
 >>> [t.get_text() for t in ax.get_xticklabels()]
 ['on', 'the', 'mat', 'in']
 >>> coords = pca_2d([[0.0, 0.0], [2.0, 2.0], [4.0, 4.0]])   # three points on a line
->>> coords.round(3).tolist()
+>>> (coords.round(3) + 0.0).tolist()     # + 0.0 turns a -0.0 (the sign of a rounding error) into 0.0
 [[-2.828, 0.0], [0.0, 0.0], [2.828, 0.0]]
 
 Loss curves (static and live) live in :mod:`llmcourse.viz_loss` and are re-exported here.
