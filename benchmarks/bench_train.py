@@ -18,11 +18,18 @@ state; the timing is the median ms/iter over all rounds after the first ``--warm
 MFU divides the model's FLOPs per step (``scaling.flops_per_token``, forward + backward) by the
 peak of a large fp32 ``torch.mm`` measured in the same run. This prints ratios; it asserts nothing.
 
+The trainer's row runs in the precision the trainer picks on this CPU (``TrainConfig.precision``
+``"auto"``, the default): bf16 autocast where the CPU multiplies bf16 matrices natively (AVX-512
+BF16 or AMX), fp32 elsewhere. Under bf16 every product rounds its inputs, so that row's losses
+drift from the baseline by about 1e-3 instead of 1e-6; a row "the same in fp32" then keeps the
+same-maths check. ``--curve`` trains the whole recipe with the trainer in both precisions and
+prints the validation curves side by side, with another seed's fp32 curve as the yardstick.
+
 ``--preset shakespeare-char`` times the 5-minute preset's step instead (3 blocks, rotary
 positions, 128-character windows, batches of 16). nanoGPT has no rotary positions, so the baseline
 is then always the readable model. That preset trains with Muon (``llmcourse.optim``): the
 same-maths rows step with AdamW, as nanoGPT does, and one more row times the step with Muon.
-With ``--all`` (or ``--rope-only``, which skips the slow bf16 row) a row keeps lesson 4's
+With ``--all`` (or ``--rope-only``, which skips the other ``--all`` rows) a row keeps lesson 4's
 readable RoPE inside the fast kernels, to show what the complex-number RoPE alone is worth.
 
 ``--allocator`` measures :func:`llmcourse.train_fast.keep_freed_memory` (which the trainer
@@ -59,7 +66,7 @@ from llmcourse.scaling import flops_per_token  # noqa: E402
 from llmcourse.tokenizer import CharTokenizer  # noqa: E402
 from llmcourse.train import make_optimizer  # noqa: E402
 from llmcourse.train_config import get_preset  # noqa: E402
-from llmcourse.train_fast import fast_kernels  # noqa: E402
+from llmcourse.train_fast import autocast, fast_kernels, resolve_precision  # noqa: E402
 
 CFG = get_preset("nanogpt-cpu")
 PRESET_MUON = False
@@ -150,11 +157,14 @@ def nanogpt_model(ng, cfg, vocab):
 
 
 class Variant:
-    """One way of running a training step; ``run(batches)`` times each step and keeps its loss."""
+    """One way of running a training step; ``run(batches)`` times each step and keeps its loss.
+    ``compared``: its losses are printed against the baseline's; ``same_maths``: they must agree
+    to rounding (fp32 rows; bf16 rows round every product's inputs, so they drift further)."""
 
-    def __init__(self, name, model, optimizer, forward, context=contextlib.nullcontext, same_maths=True):
+    def __init__(self, name, model, optimizer, forward, context=contextlib.nullcontext, same_maths=True,
+                 compared=True):
         self.name, self.model, self.opt, self.forward, self.context = name, model, optimizer, forward, context
-        self.same_maths = same_maths
+        self.same_maths, self.compared = same_maths, compared
         self.times, self.losses = [], []
 
     def run(self, batches):
@@ -185,7 +195,10 @@ def build(args, vocab):
         variants.append(Variant("nanoGPT-equivalent (llmcourse model, readable, fp32)", base, opt,
                                 lambda x, y: base(x, y)[1]))
 
-    def ours(name, fast=True, fused=True, compile_=False, bf16=False, free=(), fast_rope=True, muon=False):
+    auto = resolve_precision("auto", "cpu")  # what the trainer runs in on this CPU (TrainConfig's default)
+    bf16 = auto == torch.bfloat16
+
+    def ours(name, fast=True, fused=True, compile_=False, dtype=auto, free=(), fast_rope=True, muon=False):
         m = GPT(cfg.model_config(vocab))
         init(m)
         o = make_optimizer(m, cfg.replace(optimizer="muon") if muon else cfg)
@@ -194,7 +207,7 @@ def build(args, vocab):
         f = torch.compile(m) if compile_ else m
 
         def fwd(x, y):
-            with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
+            with autocast("cpu", dtype):
                 return f(x, y)[1]
 
         @contextlib.contextmanager
@@ -203,25 +216,30 @@ def build(args, vocab):
                 with contextlib.nullcontext() if fast_rope else readable_rope(m):
                     yield
 
-        return Variant(name, m, o, fwd, context=context, same_maths=not free and not muon)
+        return Variant(name, m, o, fwd, context=context, same_maths=not free and not muon and dtype == torch.float32,
+                       compared=not free and not muon)
 
-    variants.append(ours("llmcourse trainer (fast kernels + fused AdamW)"))
+    fp32 = torch.float32
+    variants.append(ours(f"llmcourse trainer (fast kernels + fused AdamW{' + bf16' if bf16 else ''})"))
+    if bf16:  # this CPU multiplies bf16 natively, so the trainer autocasts: the same step in fp32 too
+        variants.append(ours("  the same in fp32 (the same maths)", dtype=fp32))
     if PRESET_MUON:  # the preset trains with Muon: its cost per step, next to the AdamW rows
         variants.append(ours("  + Muon for the blocks' matrices (the preset's)", muon=True))
     rope = cfg.pos_embedding == "rope"
     if args.all:
-        variants += [ours(f"  readable norms/GELU{'/RoPE' if rope else ''}, fused AdamW", fast=False),
-                     ours("  fast kernels, for-loop AdamW", fused=False)]
+        variants += [ours(f"  readable norms/GELU{'/RoPE' if rope else ''}, fused AdamW, fp32", fast=False, dtype=fp32),
+                     ours("  fast kernels, for-loop AdamW, fp32", fused=False, dtype=fp32)]
     if (args.all or args.rope_only) and rope:
-        variants.append(ours("  fast kernels but lesson 4's readable RoPE", fast_rope=False))
+        variants.append(ours("  fast kernels but lesson 4's readable RoPE, fp32", fast_rope=False, dtype=fp32))
     if args.all:
-        variants.append(ours("  + bf16 autocast", bf16=True))
+        if not bf16:  # what bf16 would cost here, where it is emulated
+            variants.append(ours("  + bf16 autocast (precision='bf16')", dtype=torch.bfloat16))
         if args.compile:
             variants.append(ours("  + torch.compile", compile_=True))
-    if args.floor:
-        variants += [ours("  floor: attention free", free=("attention",)),
-                     ours("  floor: attention, GELU free", free=("attention", "gelu")),
-                     ours("  floor: attention, GELU, norms free", free=("attention", "gelu", "norms"))]
+    if args.floor:  # in fp32, where the floor analysis was made
+        variants += [ours("  floor: attention free", free=("attention",), dtype=fp32),
+                     ours("  floor: attention, GELU free", free=("attention", "gelu"), dtype=fp32),
+                     ours("  floor: attention, GELU, norms free", free=("attention", "gelu", "norms"), dtype=fp32)]
     return variants
 
 
@@ -284,6 +302,38 @@ def compare_allocators(preset: str, rounds: int, steps: int, nanogpt_dir: str | 
               "   runs: " + ", ".join(f"{r[0]:.1f}" for r in out[mode]))
 
 
+def compare_curves(preset: str, seeds: list[int], max_iters: int | None) -> None:
+    """``--curve``: the trainer's whole run of ``preset`` (fast kernels on) in fp32 and under bf16
+    autocast, for each seed; validation loss at every evaluation side by side, and wall time.
+    bf16 rounds every product's inputs, so its curve is not identical to fp32's: the yardstick is
+    how far another seed moves the fp32 curve."""
+    from llmcourse.train import Trainer
+
+    overrides = {"fast_kernels": True} | ({"max_iters": max_iters} if max_iters is not None else {})
+    runs = {}
+    for seed in seeds:
+        for precision in ("fp32", "bf16"):
+            t = time.perf_counter()
+            r = Trainer(preset, precision=precision, seed=seed, progress=False, log=None, **overrides).train()
+            runs[precision, seed] = ([(h["step"], h["val_loss"]) for h in r.history if "val_loss" in h],
+                                     time.perf_counter() - t, r.step)
+    cols = [(p, s) for s in seeds for p in ("fp32", "bf16")]
+    print(f"\npreset {preset}, the trainer with fast kernels, whole runs; validation loss "
+          f"({Trainer.__module__}.Trainer.evaluate, fp32) at each evaluation")
+    print(f"{'step':>6} " + " ".join(f"{p + ' seed ' + str(s):>15}" for p, s in cols))
+    for i, (step, _) in enumerate(runs[cols[0]][0]):
+        print(f"{step:>6} " + " ".join(f"{runs[c][0][i][1]:15.4f}" for c in cols))
+    print(f"{'time s':>6} " + " ".join(f"{runs[c][1]:15.1f}" for c in cols))
+    for seed in seeds:
+        gap = max(abs(a[1] - b[1]) for a, b in zip(runs["fp32", seed][0], runs["bf16", seed][0]))
+        print(f"seed {seed}: largest |bf16 - fp32| over the evaluations {gap:.4f}; final "
+              f"{runs['bf16', seed][0][-1][1] - runs['fp32', seed][0][-1][1]:+.4f}")
+    if len(seeds) > 1:
+        a, b = runs["fp32", seeds[0]][0], runs["fp32", seeds[1]][0]
+        print(f"fp32, seed {seeds[0]} against seed {seeds[1]}: largest gap {max(abs(x[1] - y[1]) for x, y in zip(a, b)):.4f}; "
+              f"final {b[-1][1] - a[-1][1]:+.4f}")
+
+
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--nanogpt-dir", default=None, help="folder with nanoGPT's model.py")
@@ -300,6 +350,11 @@ def main(argv=None) -> int:
     p.add_argument("--allocator", action="store_true",
                    help="time keep_freed_memory() against the default allocator (fresh processes)")
     p.add_argument("--allocator-child", choices=("nanogpt", "default", "keep"), help=argparse.SUPPRESS)
+    p.add_argument("--curve", action="store_true",
+                   help="train the whole preset in fp32 and in bf16 autocast (seeds --seeds) and print "
+                        "both validation curves")
+    p.add_argument("--seeds", type=int, nargs="+", default=[1337, 1], help="with --curve")
+    p.add_argument("--max-iters", type=int, default=None, help="with --curve: a shorter run")
     p.add_argument("--floor", action="store_true",
                    help="also time our step with attention, GELU and norms made free (not the same maths)")
     args = p.parse_args(argv)
@@ -318,6 +373,9 @@ def main(argv=None) -> int:
         return 0
     if args.allocator:
         compare_allocators(args.preset, args.rounds, args.iters, args.nanogpt_dir)
+        return 0
+    if args.curve:
+        compare_curves(args.preset, args.seeds, args.max_iters)
         return 0
     if not args.nanogpt_dir:
         print("note: no --nanogpt-dir given; the baseline is llmcourse's own model run the way "
@@ -358,10 +416,11 @@ def main(argv=None) -> int:
     ref = variants[0].losses
     first = min(10, n_steps)
     for v in variants[1:]:
-        if v.same_maths:
+        if v.compared:
             print(f"max |loss - baseline| over {n_steps} steps, {v.name.strip()}: "
                   f"{max(abs(a - b) for a, b in zip(v.losses, ref)):.2e} "
-                  f"(first {first} steps: {max(abs(a - b) for a, b in zip(v.losses[:first], ref)):.2e})")
+                  f"(first {first} steps: {max(abs(a - b) for a, b in zip(v.losses[:first], ref)):.2e})"
+                  + ("" if v.same_maths else "  [bf16: rounding, not the same maths; see --curve]"))
     if CFG.learning_rate > 5e-3:
         print(f"(at this preset's learning rate, {CFG.learning_rate:g} from the first step here, rounding "
               f"differences of 1e-7 grow step by step: compare the first steps)")
@@ -370,6 +429,8 @@ def main(argv=None) -> int:
         print(f"\nMuon (the preset's optimizer for the blocks' matrices) costs "
               f"{ms_of[i] - ms_of[1]:+.1f} ms a step against fused AdamW; a different update, so its "
               f"losses are not compared.")
+    print(f"\nthe trainer's step against the baseline: {ms_of[0] / ms_of[1]:.2f}x"
+          + (f" (bf16 autocast; in fp32 {ms_of[0] / ms_of[2]:.2f}x)" if not variants[1].same_maths else ""))
     if args.floor:
         base, last = ms_of[0], ms_of[-1]
         print(f"\nfloor rows are not the same maths (their losses differ by design). With attention, "

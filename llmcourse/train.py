@@ -33,7 +33,8 @@ from .model import GPT, GPTConfig
 from .optim import Muon, OptimizerSet
 from .tokenizer import CharTokenizer
 from .train_config import PRESETS, TrainConfig, get_preset, learning_rate_at, progress  # noqa: F401
-from .train_fast import compile_or_fallback, fast_kernels, keep_freed_memory, maybe_compile
+from .train_fast import (autocast, compile_or_fallback, fast_kernels, keep_freed_memory, maybe_compile,
+                         resolve_precision)
 
 
 def make_optimizer(model: torch.nn.Module, cfg: TrainConfig) -> torch.optim.Optimizer | OptimizerSet:
@@ -111,6 +112,7 @@ class Trainer:
         self.show_progress, self._log = progress, log
         self.dist: DistInfo = setup_distributed(get_device(cfg.device))
         self.device = device_for(self.dist, get_device(cfg.device))
+        self.dtype = resolve_precision(cfg.precision, self.device)  # of the forward pass in training
         if text is None:
             text = load_corpus(cfg.corpus)
         self.tokenizer = tokenizer if tokenizer is not None else CharTokenizer.from_text(text)
@@ -156,7 +158,8 @@ class Trainer:
     # ------------------------------------------------------------------ evaluation
     @torch.no_grad()
     def evaluate(self) -> dict[str, float]:
-        """Mean loss on the same fixed ``eval_iters`` batches of each split (averaged over processes)."""
+        """Mean loss on the same fixed ``eval_iters`` batches of each split (averaged over
+        processes), in float32 whatever precision the training steps use."""
         was_training = self.model.training
         self.model.eval()
         means = []
@@ -194,6 +197,10 @@ class Trainer:
                        initial=min(round(self.elapsed), round(cfg.max_time)) if timed else self.step,
                        desc="training", dynamic_ncols=True)
         interrupted = False
+        if self._log is not None and self.dist.is_main and self.dtype != torch.float32:
+            self._log(f"precision {cfg.precision!r}: the forward pass runs under {self.dtype} autocast "
+                      f"on {self.device.type} (weights and optimizer state stay float32); "
+                      f"precision='fp32' turns it off.")
         model.train()
         if cfg.fast_kernels:
             keep_freed_memory()  # no page faults for each step's activations (see train_fast)
@@ -267,7 +274,8 @@ class Trainer:
     def _train_step(self, net):
         self.optimizer.zero_grad(set_to_none=True)
         x, y = self.sampler.next_batch()
-        _, loss = net(x, y)
+        with autocast(self.device, self.dtype):
+            _, loss = net(x, y)
         loss.backward()
         if self.cfg.grad_clip > 0:
             torch.nn.utils.clip_grad_norm_(self.model.parameters(), self.cfg.grad_clip)

@@ -51,6 +51,9 @@ def _train_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=None, help="random seed (same seed, same run)")
     p.add_argument("--device", default=None, help="cpu, cuda, cuda:1 or mps (default: the best available)")
     p.add_argument("--compile", action="store_true", help="use torch.compile (falls back if it fails)")
+    p.add_argument("--precision", choices=("auto", "fp32", "bf16"), default=None,
+                   help="bf16: the forward pass under bfloat16 autocast; auto: bf16 where the hardware "
+                        "multiplies bf16 natively (default: the preset's)")
     p.add_argument("--export", default=None, metavar="FILE",
                    help="also write a compact float16 model file (what the package ships) at the end")
     p.add_argument("--no-progress", action="store_true", help="no progress bar (log lines only)")
@@ -79,7 +82,7 @@ def cli_train(argv: list[str]) -> int:
     overrides = {"max_time": args.max_time, "max_iters": args.max_iters, "batch_size": args.batch_size,
                  "optimizer": args.optimizer, "learning_rate": args.lr, "eval_interval": args.eval_interval,
                  "seed": args.seed, "checkpoint_interval": args.checkpoint_interval, "device": args.device,
-                 "compile": True if args.compile else None}
+                 "compile": True if args.compile else None, "precision": args.precision}
     overrides = {k: v for k, v in overrides.items() if v is not None}
     if args.max_time is not None and args.max_iters is None:
         overrides["max_iters"] = None  # a time budget given on the command line replaces the step budget

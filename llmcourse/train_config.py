@@ -63,6 +63,10 @@ class TrainConfig:
     device: str | None = None  # None: CUDA, then Apple MPS, then CPU
     compile: bool = False
     fast_kernels: bool = True
+    # "fp32", "bf16" (the forward pass under bfloat16 autocast; weights, gradients and optimizer
+    # state stay float32) or "auto": bf16 where the device multiplies bf16 matrices natively (a CPU
+    # with AVX-512 BF16 or AMX, a CUDA GPU with bf16), fp32 elsewhere (train_fast.resolve_precision)
+    precision: str = "auto"
 
     def __post_init__(self):
         for name in ("n_layer", "n_head", "n_embd", "block_size", "batch_size", "eval_interval",
@@ -84,6 +88,8 @@ class TrainConfig:
                              f"learning_rate={self.learning_rate}.")
         if self.optimizer not in ("adamw", "muon"):
             raise ValueError(f"optimizer must be 'adamw' or 'muon', got {self.optimizer!r}.")
+        if self.precision not in ("auto", "fp32", "bf16"):
+            raise ValueError(f"precision must be 'auto', 'fp32' or 'bf16', got {self.precision!r}.")
         if self.warmup_iters < 0:
             raise ValueError(f"warmup_iters must be >= 0, got {self.warmup_iters}.")
         if self.n_embd % self.n_head:
@@ -165,8 +171,9 @@ class TrainConfig:
 #: without same-day runs of this preset on seeds 1 and 2 (1.5015 and 1.4987 on an earlier day).
 #: ``shakespeare-char-pretrained``: how the shipped model was trained (4 blocks, GPT-2's learned
 #: positions, a 256-character context, a step budget so that the run is reproducible from its
-#: seed). ``nanogpt-cpu``: nanoGPT's documented CPU recipe, for comparison. ``tiny``: seconds
-#: (tests, CI, a first try).
+#: seed; in fp32, as it was trained). ``nanogpt-cpu``: nanoGPT's documented CPU recipe, run as
+#: nanoGPT runs it on a CPU (fp32, readable kernels), for comparison. ``tiny``: seconds (tests, CI,
+#: a first try; fp32, so that its numbers are the same on every CPU).
 PRESETS: dict[str, TrainConfig] = {
     "shakespeare-char": TrainConfig(
         n_layer=3, n_head=4, n_embd=128, block_size=128, batch_size=16, pos_embedding="rope",
@@ -176,16 +183,17 @@ PRESETS: dict[str, TrainConfig] = {
     "shakespeare-char-pretrained": TrainConfig(
         n_layer=4, n_head=4, n_embd=128, block_size=256, batch_size=8, learning_rate=6e-3,
         min_lr=0.0, warmup_iters=100, weight_decay=1.0, max_iters=8000, eval_interval=1000,
-        eval_iters=40, log_interval=10,
+        eval_iters=40, log_interval=10, precision="fp32",
     ),
     "nanogpt-cpu": TrainConfig(
         n_layer=4, n_head=4, n_embd=128, block_size=64, batch_size=12, learning_rate=1e-3,
         min_lr=1e-4, warmup_iters=100, max_iters=2000, eval_interval=250, eval_iters=20,
-        log_interval=10, fast_kernels=False,
+        log_interval=10, fast_kernels=False, precision="fp32",
     ),
     "tiny": TrainConfig(
         n_layer=2, n_head=2, n_embd=32, block_size=32, batch_size=8, learning_rate=3e-3,
         min_lr=3e-4, warmup_iters=5, max_iters=60, eval_interval=20, eval_iters=4, log_interval=5,
+        precision="fp32",
     ),
 }
 

@@ -12,6 +12,14 @@ library from handing the memory of every step's activations back to the operatin
 fault it in again, page by page, in the next step. :func:`maybe_compile` wraps a model in
 ``torch.compile`` and falls back to eager execution when compilation is unavailable.
 
+:func:`resolve_precision` and :func:`autocast` run the forward pass in bfloat16 where the hardware
+multiplies bf16 matrices natively (``TrainConfig.precision="auto"``). That is not the same maths:
+each product rounds its inputs to 8 bits of mantissa, so losses drift from an fp32 run by about
+1e-3 (``benchmarks/bench_train.py`` prints both curves). On a CPU with AVX-512 BF16 (AMD Zen 4)
+bf16 matrix products run at twice the fp32 rate, and a step of nanoGPT's CPU recipe takes 24 ms
+instead of 34. Without those instructions the same products are emulated and about 20x slower,
+so ``"auto"`` keeps fp32 there.
+
 >>> import torch
 >>> from llmcourse.model import GPT, GPTConfig
 >>> model = GPT(GPTConfig(vocab_size=10, block_size=8, n_layer=1, n_head=2, n_embd=16))
@@ -103,6 +111,63 @@ def fast_kernels(model: torch.nn.Module, enabled: bool = True):
     finally:
         for module in swapped:
             del module.forward  # back to the class's readable forward
+
+
+PRECISIONS = ("auto", "fp32", "bf16")
+
+
+def native_bf16(device: torch.device | str = "cpu") -> bool:
+    """Whether ``device`` multiplies bfloat16 matrices in hardware: a CPU with AVX-512 BF16 or AMX
+    tiles, or a CUDA GPU that supports bf16. False for Apple MPS and for older CPUs, where bf16 is
+    emulated (and slower than fp32)."""
+    device = torch.device(device)
+    if device.type == "cuda":
+        return torch.cuda.is_available() and torch.cuda.is_bf16_supported()
+    if device.type == "cpu":
+        cpu = getattr(torch, "cpu", None)
+        checks = [getattr(cpu, name, None) for name in ("_is_avx512_bf16_supported", "_is_amx_tile_supported")]
+        return any(check() for check in checks if check is not None)
+    return False
+
+
+def resolve_precision(precision: str, device: torch.device | str = "cpu") -> torch.dtype:
+    """Lesson 20: the dtype the forward pass runs in for ``TrainConfig.precision``.
+
+    ``"fp32"`` gives ``torch.float32``, ``"bf16"`` gives ``torch.bfloat16`` (CPU and CUDA only),
+    and ``"auto"`` gives bf16 where :func:`native_bf16` holds and fp32 elsewhere.
+
+    >>> resolve_precision("fp32"), resolve_precision("bf16")
+    (torch.float32, torch.bfloat16)
+    >>> resolve_precision("auto") == (torch.bfloat16 if native_bf16("cpu") else torch.float32)
+    True
+    """
+    if precision not in PRECISIONS:
+        raise ValueError(f"precision must be one of {PRECISIONS}, got {precision!r}.")
+    device = torch.device(device)
+    if precision == "fp32" or (precision == "auto" and not native_bf16(device)):
+        return torch.float32
+    if device.type not in ("cpu", "cuda"):
+        raise ValueError(f"precision='bf16' needs a CPU or CUDA device, not {device.type!r}; "
+                         f"use precision='fp32' (or 'auto') there.")
+    return torch.bfloat16
+
+
+def autocast(device: torch.device | str, dtype: torch.dtype):
+    """A context in which the forward pass runs in ``dtype``: ``torch.autocast`` for bf16 (matrix
+    products in bf16, norms, softmax and the loss in fp32; the parameters stay fp32), nothing to
+    do for fp32. Under CPU autocast the package's attention runs the fused kernel in fp32, whose
+    backward pass is 4x slower in bf16 (see ``attention.fused_attention``).
+
+    >>> import torch.nn as nn
+    >>> with autocast("cpu", torch.bfloat16):
+    ...     y = nn.Linear(4, 2)(torch.ones(3, 4))
+    >>> y.dtype
+    torch.bfloat16
+    """
+    device = torch.device(device)
+    if dtype == torch.float32:
+        return contextlib.nullcontext()
+    return torch.autocast(device.type, dtype=dtype)
 
 
 _M_TRIM_THRESHOLD, _M_MMAP_THRESHOLD = -1, -3  # mallopt parameters, from glibc's malloc.h

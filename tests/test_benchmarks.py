@@ -38,6 +38,7 @@ def test_bench_5min_prints_the_curve_and_the_whole_split_loss(capsys, tmp_path):
 def test_bench_train_floor_rows_are_faster_and_flagged(capsys, monkeypatch):
     bench = load("bench_train")
     monkeypatch.setattr(bench, "matmul_peak", lambda: 1e11)  # skip the 2048^3 products
+    monkeypatch.setattr(bench, "resolve_precision", lambda precision, device: torch.float32)  # a CPU without bf16
     assert bench.main(["--rounds", "1", "--iters", "4", "--warmup", "1", "--floor"]) == 0
     out = capsys.readouterr().out
     assert "floor: attention, GELU, norms free" in out and "at most" in out
@@ -45,6 +46,30 @@ def test_bench_train_floor_rows_are_faster_and_flagged(capsys, monkeypatch):
     same = [line for line in out.splitlines() if line.startswith("max |loss - baseline|")]
     assert len(same) == 1 and float(same[0].split(": ")[1].split()[0]) < 1e-4
     assert torch.nn.functional.scaled_dot_product_attention.__module__ != bench.__name__  # restored
+
+
+def test_bench_train_runs_the_trainer_in_bf16_where_it_autocasts(capsys, monkeypatch):
+    bench = load("bench_train")
+    monkeypatch.setattr(bench, "matmul_peak", lambda: 1e11)
+    real = bench.resolve_precision
+    monkeypatch.setattr(bench, "resolve_precision",  # as on a CPU with AVX-512 BF16
+                        lambda precision, device: torch.bfloat16 if precision == "auto" else real(precision, device))
+    assert bench.main(["--rounds", "1", "--iters", "6", "--warmup", "1"]) == 0
+    out = capsys.readouterr().out
+    diffs = {line.split(", ", 1)[1].split(":")[0]: (float(line.split(": ")[1].split()[0]), "[bf16" in line)
+             for line in out.splitlines() if line.startswith("max |loss - baseline|")}
+    assert diffs["the same in fp32 (the same maths)"][0] < 1e-4 and not diffs["the same in fp32 (the same maths)"][1]
+    d, flagged = diffs["llmcourse trainer (fast kernels + fused AdamW + bf16)"]
+    assert flagged and 1e-6 < d < 0.05, d  # rounded products: close, but not the same maths
+    assert "the trainer's step against the baseline" in out and "(bf16 autocast; in fp32" in out
+
+
+def test_bench_train_curve_compares_fp32_and_bf16_runs(capsys):
+    bench = load("bench_train")
+    assert bench.main(["--preset", "tiny", "--curve", "--max-iters", "4", "--seeds", "1", "2"]) == 0
+    out = capsys.readouterr().out
+    assert "fp32 seed 1" in out and "bf16 seed 2" in out and "time s" in out
+    assert out.count("largest |bf16 - fp32|") == 2 and "fp32, seed 1 against seed 2" in out
 
 
 def test_bench_train_times_the_rope_preset_with_and_without_the_fast_rope(capsys, monkeypatch):
@@ -60,7 +85,7 @@ def test_bench_train_times_the_rope_preset_with_and_without_the_fast_rope(capsys
     diffs = {line.split(", ", 1)[1].split(":")[0]: float(line.split(": ")[1].split()[0])
              for line in out.splitlines() if line.startswith("max |loss - baseline|")}
     fp32 = {name: d for name, d in diffs.items() if "bf16" not in name}
-    assert len(fp32) == 4 and "fast kernels but lesson 4's readable RoPE" in fp32
+    assert len(fp32) == 4 and "fast kernels but lesson 4's readable RoPE, fp32" in fp32
     assert max(fp32.values()) < 1e-5, fp32  # fast and readable RoPE alike: the same maths
     # the preset trains with Muon: one more row, timed but not compared (a different update)
     assert out.count("+ Muon for the blocks' matrices") == 1 and "ms a step against fused AdamW" in out

@@ -83,6 +83,8 @@ def test_bad_train_arguments_are_explained(capsys, tmp_path):
     assert "invalid float value" in error_of(cli_train, ["--max-time", "soon"], capsys)
     err = error_of(cli_train, ["--optimizer", "sgd"], capsys)
     assert "invalid choice: 'sgd'" in err and "adamw" in err and "muon" in err
+    err = error_of(cli_train, ["--precision", "fp16"], capsys)
+    assert "invalid choice: 'fp16'" in err and "bf16" in err and "auto" in err
 
 
 def test_train_with_muon_checkpoints_and_resumes(tmp_path, capsys):
