@@ -14,11 +14,12 @@ fault it in again, page by page, in the next step. :func:`maybe_compile` wraps a
 
 :func:`resolve_precision` and :func:`autocast` run the forward pass in bfloat16 where the hardware
 multiplies bf16 matrices natively (``TrainConfig.precision="auto"``). That is not the same maths:
-each product rounds its inputs to 8 bits of mantissa, so losses drift from an fp32 run by about
-1e-3 (``benchmarks/bench_train.py`` prints both curves). On a CPU with AVX-512 BF16 (AMD Zen 4)
-bf16 matrix products run at twice the fp32 rate, and a step of nanoGPT's CPU recipe takes 24 ms
-instead of 34. Without those instructions the same products are emulated and about 20x slower,
-so ``"auto"`` keeps fp32 there.
+each product rounds its inputs to 8 significant bits, so losses drift from an fp32 run by about
+1e-3, and whole runs end within 0.002 of fp32's (``benchmarks/bench_train.py --curve``). On a CPU
+with AVX-512 BF16 (2 cores of an AMD Zen 4) bf16 matrix products run at twice the fp32 rate, and
+a step of nanoGPT's CPU recipe is about 1.3x faster (34.7 against 44.5 ms in one
+``bench_train.py`` run). Without those instructions the products are emulated and about 20x
+slower, so ``"auto"`` keeps fp32 there.
 
 >>> import torch
 >>> from llmcourse.model import GPT, GPTConfig

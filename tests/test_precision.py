@@ -75,7 +75,7 @@ def test_fused_attention_runs_in_fp32_under_cpu_autocast(monkeypatch):
         y = mha(x)
     assert seen[1] == (torch.float32,) * 3 + (False,)  # cast up, autocast off inside the kernel
     assert y.dtype == torch.bfloat16  # the output projection is a bf16 product
-    torch.testing.assert_close(y.float(), ref, atol=2e-2, rtol=2e-2)  # bf16 inputs: 8-bit mantissas
+    torch.testing.assert_close(y.float(), ref, atol=2e-2, rtol=2e-2)  # bf16 inputs: 8 significant bits
     # outside autocast, exactly PyTorch's kernel
     q = torch.randn(1, 2, 5, 8)
     assert torch.equal(fused_attention(q, q, q, is_causal=True), real(q, q, q, is_causal=True))

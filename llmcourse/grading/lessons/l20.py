@@ -153,7 +153,8 @@ exercise(
 
 # --- 20.2 one training step ---------------------------------------------------------------------
 def train_step(model, optimizer, x: torch.Tensor, y: torch.Tensor, grad_clip: float = 1.0) -> float:
-    """Reference: the trainer's step (``llmcourse.train.Trainer._train_step``), returning a float."""
+    """Reference: the trainer's step (``llmcourse.train.Trainer._train_step`` with
+    ``precision="fp32"``), returning a float."""
     optimizer.zero_grad(set_to_none=True)
     _, loss = model(x, y)
     loss.backward()
