@@ -162,9 +162,9 @@ class Variant:
     to rounding (fp32 rows; bf16 rows round every product's inputs, so they drift further)."""
 
     def __init__(self, name, model, optimizer, forward, context=contextlib.nullcontext, same_maths=True,
-                 compared=True):
+                 compared=True, muon=False):
         self.name, self.model, self.opt, self.forward, self.context = name, model, optimizer, forward, context
-        self.same_maths, self.compared = same_maths, compared
+        self.same_maths, self.compared, self.muon = same_maths, compared, muon
         self.times, self.losses = [], []
 
     def run(self, batches):
@@ -201,7 +201,7 @@ def build(args, vocab):
     def ours(name, fast=True, fused=True, compile_=False, dtype=auto, free=(), fast_rope=True, muon=False):
         m = GPT(cfg.model_config(vocab))
         init(m)
-        o = make_optimizer(m, cfg.replace(optimizer="muon") if muon else cfg)
+        o = make_optimizer(m, cfg.replace(optimizer="muon") if muon else cfg, dtype)
         if not fused:
             o = torch.optim.AdamW(o.param_groups, lr=cfg.learning_rate, betas=(cfg.beta1, cfg.beta2))
         f = torch.compile(m) if compile_ else m
@@ -217,7 +217,7 @@ def build(args, vocab):
                     yield
 
         return Variant(name, m, o, fwd, context=context, same_maths=not free and not muon and dtype == torch.float32,
-                       compared=not free and not muon)
+                       compared=not free and not muon, muon=muon)
 
     fp32 = torch.float32
     variants.append(ours(f"llmcourse trainer (fast kernels + fused AdamW{' + bf16' if bf16 else ''})"))
@@ -425,7 +425,7 @@ def main(argv=None) -> int:
         print(f"(at this preset's learning rate, {CFG.learning_rate:g} from the first step here, rounding "
               f"differences of 1e-7 grow step by step: compare the first steps)")
     if PRESET_MUON:
-        i = next(i for i, v in enumerate(variants) if "Muon" in v.name)
+        i = next(i for i, v in enumerate(variants) if v.muon)
         print(f"\nMuon (the preset's optimizer for the blocks' matrices) costs "
               f"{ms_of[i] - ms_of[1]:+.1f} ms a step against fused AdamW; a different update, so its "
               f"losses are not compared.")

@@ -37,19 +37,24 @@ from .train_fast import (autocast, compile_or_fallback, fast_kernels, keep_freed
                          resolve_precision)
 
 
-def make_optimizer(model: torch.nn.Module, cfg: TrainConfig) -> torch.optim.Optimizer | OptimizerSet:
+def make_optimizer(model: torch.nn.Module, cfg: TrainConfig,
+                   dtype: torch.dtype = torch.float32) -> torch.optim.Optimizer | OptimizerSet:
     """Lesson 20: AdamW with weight decay on matrices (linear weights, embeddings) only; biases
     and norm gains are not decayed. Uses the fused implementation where PyTorch has one.
 
     With ``cfg.optimizer == "muon"``: an :class:`~llmcourse.optim.OptimizerSet` of
     :class:`~llmcourse.optim.Muon` for the 2-D weights inside the blocks (named ``blocks.*``) and
-    the AdamW above for every other parameter (embeddings, tied LM head, biases, norm gains)."""
+    the AdamW above for every other parameter (embeddings, tied LM head, biases, norm gains).
+    ``dtype`` is the training precision (:func:`~llmcourse.train_fast.resolve_precision`): under
+    bf16, Muon's Newton-Schulz iteration runs in bf16 too."""
     if cfg.optimizer == "muon":
         matrices = [p for name, p in model.named_parameters()
                     if p.requires_grad and p.dim() == 2 and name.startswith("blocks.")]
         taken = {id(p) for p in matrices}
         rest = [p for p in model.parameters() if p.requires_grad and id(p) not in taken]
-        return OptimizerSet(muon=Muon(matrices, lr=cfg.learning_rate, weight_decay=cfg.weight_decay),
+        ns_dtype = torch.bfloat16 if dtype == torch.bfloat16 else torch.float32
+        return OptimizerSet(muon=Muon(matrices, lr=cfg.learning_rate, weight_decay=cfg.weight_decay,
+                                      ns_dtype=ns_dtype),
                             adamw=_adamw(rest, cfg))
     return _adamw([p for p in model.parameters() if p.requires_grad], cfg)
 
@@ -119,7 +124,7 @@ class Trainer:
         train_ids, val_ids = train_val_split(encode_corpus(text, self.tokenizer), cfg.val_fraction)
         seed_everything(cfg.seed)
         self.model = GPT(cfg.model_config(self.tokenizer.vocab_size)).to(self.device)
-        self.optimizer = make_optimizer(self.model, cfg)
+        self.optimizer = make_optimizer(self.model, cfg, self.dtype)
         rank, world = self.dist.rank, self.dist.world_size
         self.sampler = BatchSampler(train_ids, cfg.batch_size, cfg.block_size, cfg.seed, self.device, rank, world)
         self.eval_batches = {}

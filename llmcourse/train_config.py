@@ -133,12 +133,14 @@ class TrainConfig:
 #: Zen 4 (AVX-512 BF16), where ``precision="auto"`` means bf16 autocast, against ``precision=
 #: "fp32"``, each pair back to back with the same seed: 1.4494 against 1.4524 (seed 1337; 3,594 and
 #: 2,969 steps) and 1.4475 against 1.4545 (seed 1; 3,398 and 2,909 steps): 17-21% more steps and
-#: a slightly lower loss. Everything else in these notes was measured on an AVX2 CPU, in fp32.
-#: Muon against AdamW for
-#: every parameter (``optimizer="adamw"``, everything else the same), each pair back to back on the
-#: same host with the same seed: 1.4466 against 1.4892 (seed 1337; 3,079 and 3,583 steps; a first
-#: copy of the optimiser outside the package), 1.4548 against 1.4998 (seed 1337; 2,681 and 3,233
-#: steps), 1.4520 against 1.4970 (seed 3; 2,795 and 3,353 steps): 0.044 lower on average, though
+#: a slightly lower loss. Those bf16 runs kept Muon's iteration in fp32; with it in bf16 too (as
+#: now: the preset's step 62.9 ms against 87.4 ms in fp32, timed side by side), 1.4470 (seed 1337;
+#: 3,576 steps) and 1.4420 (seed 1; 4,005 steps). Everything else in these notes was measured on
+#: an AVX2 CPU, in fp32.
+#: Muon against AdamW for every parameter (``optimizer="adamw"``, everything else the same), each
+#: pair back to back on the same host with the same seed: 1.4466 against 1.4892 (seed 1337; 3,079
+#: and 3,583 steps; a first copy of the optimiser outside the package), 1.4548 against 1.4998 (seed
+#: 1337; 2,681 and 3,233 steps), 1.4520 against 1.4970 (seed 3; 2,795 and 3,353 steps): 0.044 lower on average, though
 #: each Muon step costs about 20% more (the Newton-Schulz products). Muon alone, seeds 1, 2, 1:
 #: 1.4788 (2,002 steps, a busy host), 1.4601 (2,818 steps), 1.4540 (2,798 steps); with a 225-s
 #: budget, as on a host 25% slower: 1.4714 (2,065 steps); with 180 s, as on a host 40% slower:

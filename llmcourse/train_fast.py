@@ -17,8 +17,8 @@ multiplies bf16 matrices natively (``TrainConfig.precision="auto"``). That is no
 each product rounds its inputs to 8 significant bits, so losses drift from an fp32 run by about
 1e-3, and whole runs end within 0.002 of fp32's (``benchmarks/bench_train.py --curve``). On a CPU
 with AVX-512 BF16 (2 cores of an AMD Zen 4) bf16 matrix products run at twice the fp32 rate, and
-a step of nanoGPT's CPU recipe is about 1.3x faster (34.7 against 44.5 ms in one
-``bench_train.py`` run). Without those instructions the products are emulated and about 20x
+a step of nanoGPT's CPU recipe is 1.3-1.4x faster (34.7 against 44.5 ms, 24.3 against 33.6 ms in
+two ``bench_train.py`` runs). Without those instructions the products are emulated and about 20x
 slower, so ``"auto"`` keeps fp32 there.
 
 >>> import torch

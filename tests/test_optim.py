@@ -108,11 +108,33 @@ def test_muon_steps_like_pytorchs_unchanged_muon_within_bfloat16():
         assert (moved_ours - moved_theirs).norm() / moved_theirs.norm() < 0.03
 
 
+@pytest.mark.skipif(not HAS_TORCH_MUON, reason="torch.optim.Muon needs PyTorch >= 2.9")
+def test_muon_with_a_bfloat16_iteration_steps_like_pytorchs_unchanged_muon():
+    # the trainer's choice where the hardware multiplies bf16 (precision "auto" or "bf16")
+    start = _params()
+    theirs = _run(lambda ps, **kw: torch.optim.Muon(ps, adjust_lr_fn="match_rms_adamw", **kw), _params())
+    ours = _run(lambda ps, **kw: Muon(ps, ns_dtype=torch.bfloat16, **kw), _params())
+    for p0, pa, pb in zip(start, theirs[-1], ours[-1]):
+        moved_theirs, moved_ours = pa - p0.detach(), pb - p0.detach()
+        assert pb.dtype == torch.float32  # the weights stay fp32
+        # 1e-3, where the float32 iteration differs by about 8e-3 (test above): the same arithmetic
+        assert (moved_ours - moved_theirs).norm() / moved_theirs.norm() < 1e-3
+
+
+def test_newton_schulz_in_bfloat16_stays_close_to_float32():
+    G = torch.randn(128, 512, generator=torch.Generator().manual_seed(0))
+    full, half = newton_schulz(G), newton_schulz(G, dtype=torch.bfloat16)
+    assert half.dtype == torch.bfloat16 and full.dtype == torch.float32
+    assert 1e-4 < ((half.float() - full).norm() / full.norm()).item() < 0.03  # rounded, not different
+
+
 def test_muon_rejects_what_it_cannot_update():
     with pytest.raises(ValueError, match="2-D weight matrices only.*AdamW"):
         Muon([torch.nn.Parameter(torch.ones(4))])
     with pytest.raises(ValueError, match="momentum"):
         Muon([torch.nn.Parameter(torch.ones(2, 2))], momentum=1.0)
+    with pytest.raises(ValueError, match="ns_dtype must be"):
+        Muon([torch.nn.Parameter(torch.ones(2, 2))], ns_dtype=torch.float16)
 
 
 def test_make_optimizer_gives_muon_the_blocks_matrices_and_adamw_the_rest():
@@ -132,6 +154,11 @@ def test_make_optimizer_gives_muon_the_blocks_matrices_and_adamw_the_rest():
     assert all(g["lr"] == 0.5 for o in opt.optimizers.values() for g in o.param_groups)
     with pytest.raises(ValueError, match="'adamw' or 'muon'"):
         TrainConfig(optimizer="sgd")
+    # the iteration follows the training precision; it is not saved with the optimiser's state
+    assert opt.optimizers["muon"].ns_dtype == torch.float32
+    bf16 = make_optimizer(model, TrainConfig(optimizer="muon"), torch.bfloat16)
+    assert bf16.optimizers["muon"].ns_dtype == torch.bfloat16
+    assert "ns_dtype" not in str(bf16.state_dict())
 
 
 def test_optimizer_set_state_round_trips_and_refuses_a_different_set():

@@ -140,3 +140,8 @@ def test_cli_precision_reaches_the_checkpoint(tmp_path, capsys):
     state = torch.load(out / "ckpt.pt", weights_only=True)
     assert state["train_config"]["precision"] == "bf16"
     assert all(v.dtype == torch.float32 for v in state["model"].values() if v.is_floating_point())
+
+
+def test_muon_iterates_in_the_training_precision():
+    assert tiny(precision="bf16", optimizer="muon").optimizer.optimizers["muon"].ns_dtype == torch.bfloat16
+    assert tiny(precision="fp32", optimizer="muon").optimizer.optimizers["muon"].ns_dtype == torch.float32
