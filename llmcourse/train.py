@@ -28,7 +28,7 @@ import torch
 from .checkpoint import FORMAT, load_checkpoint, rng_state, save_checkpoint, set_rng_state
 from .data import BatchSampler, encode_corpus, load_corpus, train_val_split
 from .distributed import (DistInfo, all_reduce_max, all_reduce_mean, device_for, setup_distributed)
-from .env import get_device, seed_everything
+from .env import deterministic_on_cpu, get_device, seed_everything
 from .model import GPT, GPTConfig
 from .optim import Muon, OptimizerSet
 from .tokenizer import CharTokenizer
@@ -209,7 +209,7 @@ class Trainer:
         model.train()
         if cfg.fast_kernels:
             keep_freed_memory()  # no page faults for each step's activations (see train_fast)
-        with fast_kernels(model, cfg.fast_kernels):
+        with fast_kernels(model, cfg.fast_kernels), deterministic_on_cpu(self.device):
             net = model
             if self.dist.enabled:
                 from torch.nn.parallel import DistributedDataParallel as DDP
