@@ -61,6 +61,7 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from llmcourse.data import BatchSampler, encode_corpus, load_corpus, train_val_split  # noqa: E402
+from llmcourse.env import deterministic_on_cpu  # noqa: E402
 from llmcourse.model import GPT  # noqa: E402
 from llmcourse.scaling import flops_per_token  # noqa: E402
 from llmcourse.tokenizer import CharTokenizer  # noqa: E402
@@ -212,7 +213,9 @@ def build(args, vocab):
 
         @contextlib.contextmanager
         def context():
-            with fast_kernels(m, fast), without(m, free):  # norms/GELU made free after the fast swap
+            # as the trainer runs: deterministic CPU kernels (about 2% of a step) and the fast kernels,
+            # with norms/GELU made free after the fast swap for the floor rows
+            with deterministic_on_cpu("cpu"), fast_kernels(m, fast), without(m, free):
                 with contextlib.nullcontext() if fast_rope else readable_rope(m):
                     yield
 
