@@ -16,7 +16,7 @@ import math
 import sys
 import time
 
-from .train_config import PRESETS
+from .train_config import OPTIMIZERS, PRECISIONS, PRESETS
 
 DEFAULT_PRESET = "shakespeare-char"
 
@@ -42,7 +42,7 @@ def _train_parser() -> argparse.ArgumentParser:
                    help="wall-clock budget in seconds, evaluations included")
     p.add_argument("--max-iters", type=int, default=None, metavar="N", help="budget in optimizer steps")
     p.add_argument("--batch-size", type=int, default=None, metavar="N", help="global batch size")
-    p.add_argument("--optimizer", choices=("adamw", "muon"), default=None,
+    p.add_argument("--optimizer", choices=OPTIMIZERS, default=None,
                    help="adamw, or muon for the blocks' matrices (default: the preset's)")
     p.add_argument("--lr", type=float, default=None, metavar="LR", help="peak learning rate")
     p.add_argument("--eval-interval", type=int, default=None, metavar="N", help="steps between evaluations")
@@ -51,7 +51,7 @@ def _train_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=None, help="random seed (same seed, same run)")
     p.add_argument("--device", default=None, help="cpu, cuda, cuda:1 or mps (default: the best available)")
     p.add_argument("--compile", action="store_true", help="use torch.compile (falls back if it fails)")
-    p.add_argument("--precision", choices=("auto", "fp32", "bf16"), default=None,
+    p.add_argument("--precision", choices=PRECISIONS, default=None,
                    help="bf16: the forward pass under bfloat16 autocast; auto: bf16 where the hardware "
                         "multiplies bf16 natively (default: the preset's)")
     p.add_argument("--export", default=None, metavar="FILE",

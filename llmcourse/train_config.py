@@ -16,6 +16,15 @@ import math
 from dataclasses import asdict, dataclass, fields, replace
 
 
+#: The values ``TrainConfig.optimizer`` and ``TrainConfig.precision`` take (and the CLI offers).
+OPTIMIZERS = ("adamw", "muon")
+PRECISIONS = ("auto", "fp32", "bf16")
+
+
+def _one_of(values: tuple[str, ...]) -> str:
+    return ", ".join(repr(v) for v in values[:-1]) + f" or {values[-1]!r}"
+
+
 @dataclass
 class TrainConfig:
     """Lesson 20: everything a training run needs besides the text.
@@ -86,10 +95,10 @@ class TrainConfig:
         if not 0 <= self.min_lr <= self.learning_rate:
             raise ValueError(f"need 0 <= min_lr <= learning_rate, got min_lr={self.min_lr}, "
                              f"learning_rate={self.learning_rate}.")
-        if self.optimizer not in ("adamw", "muon"):
-            raise ValueError(f"optimizer must be 'adamw' or 'muon', got {self.optimizer!r}.")
-        if self.precision not in ("auto", "fp32", "bf16"):
-            raise ValueError(f"precision must be 'auto', 'fp32' or 'bf16', got {self.precision!r}.")
+        if self.optimizer not in OPTIMIZERS:
+            raise ValueError(f"optimizer must be {_one_of(OPTIMIZERS)}, got {self.optimizer!r}.")
+        if self.precision not in PRECISIONS:
+            raise ValueError(f"precision must be {_one_of(PRECISIONS)}, got {self.precision!r}.")
         if self.warmup_iters < 0:
             raise ValueError(f"warmup_iters must be >= 0, got {self.warmup_iters}.")
         if self.n_embd % self.n_head:

@@ -47,6 +47,7 @@ import torch.nn.functional as F
 from .embedding import RotaryEmbedding, apply_rope
 from .feedforward import GELU
 from .norm import LayerNorm, RMSNorm
+from .train_config import PRECISIONS
 
 
 def _layer_norm_forward(self, x):
@@ -112,9 +113,6 @@ def fast_kernels(model: torch.nn.Module, enabled: bool = True):
     finally:
         for module in swapped:
             del module.forward  # back to the class's readable forward
-
-
-PRECISIONS = ("auto", "fp32", "bf16")
 
 
 def native_bf16(device: torch.device | str = "cpu") -> bool:

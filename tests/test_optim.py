@@ -14,8 +14,9 @@ import torch
 
 from llmcourse.model import GPT, GPTConfig
 from llmcourse.optim import NS_COEFFICIENTS, Muon, OptimizerSet, newton_schulz
-from llmcourse.train import Trainer, make_optimizer
+from llmcourse.train import make_optimizer
 from llmcourse.train_config import TrainConfig, get_preset
+from trainers import tiny_trainer
 
 pytestmark = pytest.mark.usefixtures("one_thread")  # tests/conftest.py
 HAS_TORCH_MUON = hasattr(torch.optim, "Muon")
@@ -190,13 +191,13 @@ def test_muon_moves_weak_directions_as_far_as_strong_ones():
 
 # ---------------------------------------------------------------- inside the trainer
 def tiny(**kw):
-    return Trainer("tiny", optimizer="muon", progress=False, log=None, **kw)
+    return tiny_trainer(optimizer="muon", **kw)
 
 
 def test_muon_trains_the_tiny_model_reproducibly():
     a = tiny(max_iters=40, eval_interval=20, seed=3).train().history
     b = tiny(max_iters=40, eval_interval=20, seed=3).train().history
-    adamw = Trainer("tiny", max_iters=40, eval_interval=20, seed=3, progress=False, log=None).train().history
+    adamw = tiny_trainer(max_iters=40, eval_interval=20, seed=3).train().history
     val = [r["val_loss"] for r in a if "val_loss" in r]
     assert val[-1] < val[0] - 0.6
     def curve(h):

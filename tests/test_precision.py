@@ -8,19 +8,15 @@ import torch
 import torch.nn.functional as F
 
 from llmcourse.attention import MultiHeadAttention, fused_attention
-from llmcourse.train import Trainer
 from llmcourse.train_cli import cli_train
 from llmcourse.train_config import PRESETS, TrainConfig
 from llmcourse.train_fast import autocast, native_bf16, resolve_precision
 from torch_threads import torch_threads
+from trainers import tiny_trainer as tiny
 
 pytestmark = pytest.mark.usefixtures("one_thread")  # tests/conftest.py
 
 
-def tiny(**kw):
-    kw.setdefault("progress", False)
-    kw.setdefault("log", None)
-    return Trainer("tiny", **kw)
 
 
 def fake_cpu(monkeypatch, avx512_bf16: bool, amx: bool = False):

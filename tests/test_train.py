@@ -13,15 +13,12 @@ from llmcourse.pretrained import load_file
 from llmcourse.train import Trainer, TrainResult, make_optimizer, train
 from llmcourse.train_config import PRESETS, TrainConfig, get_preset, learning_rate_at, progress
 from llmcourse.train_fast import fast_kernels
+from trainers import tiny_trainer as tiny
 
 
 pytestmark = pytest.mark.usefixtures("one_thread")  # tests/conftest.py
 
 
-def tiny(**kw):
-    kw.setdefault("progress", False)
-    kw.setdefault("log", None)
-    return Trainer("tiny", **kw)
 
 
 def losses(history, key="loss"):
