@@ -1,11 +1,12 @@
 """llmcourse: the package behind the course "Build a GPT from scratch".
 
-One module per stage of the pipeline, text -> tokens -> vectors -> blocks -> logits -> tokens:
+One module (or folder) per concept, in the order of the pipeline, text -> tokens -> vectors ->
+blocks -> logits -> tokens:
 
 ========================  =======  =====================================================
 module                    lessons  holds
 ========================  =======  =====================================================
-``tokenizer``             2        ``CharTokenizer``, byte-level ``BPETokenizer``
+``tokenizers/``           2        ``CharTokenizer``, byte-level ``BPETokenizer``, walk-through
 ``embedding``             3-5      token, learned / sinusoidal / rotary positions, input
 ``norm``                  6        ``LayerNorm``, ``RMSNorm``
 ``attention``             7-12     softmax, ``causal_mask``, attention, ``MultiHeadAttention``
@@ -16,7 +17,7 @@ module                    lessons  holds
 ``scaling``               19       parameter / FLOP / memory formulas, presets
 ``data``, ``train``       20       corpus, batches, the training loop and CLI
 ``pretrained``            1-20     the shipped ``shakespeare-char`` model
-``viz``, ``widgets``      all      figures and interactive explorers
+``viz/``, ``widgets/``    all      figures, loss plots, colours; interactive explorers
 ``grading``               all      exercise checks
 ========================  =======  =====================================================
 
@@ -39,12 +40,12 @@ _EXPORTS = {
     "MLP": "feedforward", "gelu": "feedforward",
     "InputEmbedding": "embedding",
     "generate": "sampling", "sample": "sampling", "probabilities": "sampling",
-    "CharTokenizer": "tokenizer", "BPETokenizer": "tokenizer",
+    "CharTokenizer": "tokenizers", "BPETokenizer": "tokenizers",
     "load_corpus": "data",
     "check": "grading",
     "setup": "env",
 }
-_SUBMODULES = {"tokenizer", "embedding", "norm", "attention", "feedforward", "block", "model",
+_SUBMODULES = {"tokenizers", "tokenizer", "embedding", "norm", "attention", "feedforward", "block", "model",
                "sampling", "scaling", "data", "train", "pretrained", "viz", "widgets", "grading",
                "env", "hf"}
 

@@ -21,7 +21,7 @@ import torch
 
 from .checkpoint import checkpoint_file, load_checkpoint, save_checkpoint
 from .model import GPT, GPTConfig
-from .tokenizer import CharTokenizer
+from .tokenizers import CharTokenizer
 
 DATA_DIR = Path(__file__).resolve().parent / "data"
 MODEL_FORMAT = "llmcourse-model"

@@ -10,7 +10,7 @@ import torch.nn as nn
 from llmcourse import scaling
 from llmcourse.grading.lessons import l01
 from llmcourse.sampling import generate
-from llmcourse.tokenizer import CharTokenizer
+from llmcourse.tokenizers import CharTokenizer
 
 
 def test_count_parameters_on_gpts_matches_the_closed_form():

@@ -1,5 +1,5 @@
 """Lesson 2: the exercise references (llmcourse/grading/lessons/l02.py) agree with the package and
-with independent implementations, and reproduce the seed's worked numbers."""
+with independent implementations, and reproduce the article's worked numbers."""
 
 from __future__ import annotations
 
@@ -8,9 +8,8 @@ from collections import Counter
 
 import pytest
 
-from llmcourse.bpe import BPETokenizer
 from llmcourse.grading.lessons import l02
-from llmcourse.tokenizer_walkthrough import bpe_walkthrough
+from llmcourse.tokenizers import BPETokenizer, bpe_walkthrough
 
 
 def test_seed_vocabulary_and_ids():

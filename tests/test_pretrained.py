@@ -11,7 +11,7 @@ from llmcourse import pretrained
 from llmcourse.data import load_corpus
 from llmcourse.model import GPT
 from llmcourse.sampling import generate
-from llmcourse.tokenizer import CharTokenizer
+from llmcourse.tokenizers import CharTokenizer
 from torch_threads import torch_threads
 
 PT = Path(pretrained.__file__).parent / "data" / "shakespeare-char.pt"

@@ -1,5 +1,6 @@
-"""Lesson 2 byte-level BPE: merge order, tie rule, incremental training, special tokens,
-save/load, round trips and malformed input. (Equality with tiktoken: test_tokenizer_tiktoken.py.)"""
+"""Lesson 2's byte-level BPE (llmcourse.tokenizers.bpe): merge order, tie rule, the readable and
+the fast forms of training and encoding (equal), special tokens, save/load, round trips and
+malformed input. (Equality with tiktoken: test_tokenizers_bpe_tiktoken.py.)"""
 
 import json
 import random
@@ -13,9 +14,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import llmcourse
-from llmcourse import tokenizer as T
-from llmcourse.tokenizer import BPETokenizer, CharTokenizer
-from llmcourse.tokenizer_core import GPT2_PATTERN, count_chunks, learn_merges
+from llmcourse import tokenizers as T
+from llmcourse.tokenizers import BPETokenizer, CharTokenizer
+from llmcourse.tokenizers.bpe import GPT2_PATTERN, count_chunks, get_stats, learn_merges, merge, merge_piece
 
 CORPUS = (Path(llmcourse.__file__).parent / "data" / "tinyshakespeare.txt").read_text(encoding="utf-8")
 SMALL = BPETokenizer.train(CORPUS[:100_000], vocab_size=400)
@@ -23,11 +24,12 @@ SMALL = BPETokenizer.train(CORPUS[:100_000], vocab_size=400)
 
 # ---- merge order, tie rule, incremental counts ------------------------------------------------
 
-def test_merges_on_hand_checkable_text():
+@pytest.mark.parametrize("fast", [False, True])
+def test_merges_on_hand_checkable_text(fast):
     # chunks: "low", " lower", " lowest", " lowly"  (l=108 o=111 w=119 e=101 space=32)
     # pass 1: (l,o)=4 ties (o,w)=4 -> smaller ids win: (108,111) -> 256 "lo"
     # pass 2: (lo,w)=4 -> 257 "low"; pass 3: (space,low)=3 -> 258 " low"; pass 4: (" low",e)=2
-    merges, vocab, counts = learn_merges(count_chunks(["low lower lowest lowly"]), 4)
+    merges, vocab, counts = learn_merges(count_chunks(["low lower lowest lowly"]), 4, fast=fast)
     assert merges == [(108, 111), (256, 119), (32, 257), (258, 101)]
     assert counts == [4, 4, 3, 2]
     assert vocab[256:] == [b"lo", b"low", b" low", b" lowe"]
@@ -36,19 +38,28 @@ def test_merges_on_hand_checkable_text():
     assert tok.pieces("lowest lowly") == ["low", "e", "s", "t", " low", "l", "y"]
 
 
-def test_ties_go_to_the_smallest_pair_of_ids():
+@pytest.mark.parametrize("fast", [False, True])
+def test_ties_go_to_the_smallest_pair_of_ids(fast):
     # every pair occurs once: (32,97) " a" < (120,121) "xy" < (256,98) " ab"; a first-seen rule would
     # pick "xy" first, a largest-pair rule " ab"/"xy" in another order
-    merges, _, counts = learn_merges(count_chunks(["xy ab"]), 10)
+    merges, _, counts = learn_merges(count_chunks(["xy ab"]), 10, fast=fast)
     assert merges == [(32, 97), (120, 121), (256, 98)]
     assert counts == [1, 1, 1]
 
 
-def test_counts_are_weighted_by_chunk_frequency_and_overlap():
+@pytest.mark.parametrize("fast", [False, True])
+def test_counts_are_weighted_by_chunk_frequency_and_overlap(fast):
     # "aaa" holds (a,a) twice, so 2*3 = 6 beats (a,b) = 5 (counting without overlap would give 3);
     # after the merge "aaa" is [aa, a]: (a,b) = 5 wins the second round
-    merges, _, counts = learn_merges({"aaa": 3, "ab": 5}, 2)
+    merges, _, counts = learn_merges({"aaa": 3, "ab": 5}, 2, fast=fast)
     assert merges == [(97, 97), (97, 98)] and counts == [6, 5]
+
+
+def test_get_stats_and_merge_are_the_two_steps():
+    assert get_stats([[1, 1, 1], [1, 2]], freqs=[3, 5]) == {(1, 1): 6, (1, 2): 5}
+    assert get_stats([[1, 2], [1, 2, 1, 2]]) == {(1, 2): 3, (2, 1): 1}
+    assert merge([1, 1, 1, 2, 1, 1], (1, 1), 9) == [9, 1, 2, 9]
+    assert merge([], (1, 1), 9) == [] and merge([1], (1, 1), 9) == [1]
 
 
 def _naive_merges(text, num_merges):
@@ -79,8 +90,7 @@ def _naive_merges(text, num_merges):
     return merges
 
 
-@pytest.mark.parametrize("seed", range(12))
-def test_incremental_training_equals_full_recount(seed):
+def _random_text(seed):
     rnd = random.Random(seed)
     if seed < 6:  # tiny alphabets: long runs, overlapping pairs, many ties
         text = "".join(rnd.choice("aab  b\n") for _ in range(1500))
@@ -89,8 +99,32 @@ def test_incremental_training_equals_full_recount(seed):
     else:
         start = rnd.randrange(len(CORPUS) - 5000)
         text = CORPUS[start:start + 5000]
-    merges, _, _ = learn_merges(count_chunks([text]), 60)
-    assert merges == _naive_merges(text, 60)
+    return text
+
+
+@pytest.mark.parametrize("seed", range(12))
+def test_both_forms_of_training_equal_an_independent_recount(seed):
+    text = _random_text(seed)
+    readable = learn_merges(count_chunks([text]), 60, fast=False)
+    fast = learn_merges(count_chunks([text]), 60, fast=True)
+    assert readable == fast  # merges, vocabulary and counts
+    assert fast[0] == _naive_merges(text, 60)
+
+
+def test_train_fast_flag_learns_the_same_tokenizer():
+    text = CORPUS[:20_000]
+    assert BPETokenizer.train(text, 300, fast=False).merges == BPETokenizer.train(text, 300).merges
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_both_forms_of_encoding_a_chunk_are_equal(seed):
+    ranks = SMALL.mergeable_ranks()
+    rnd = random.Random(seed)
+    start = rnd.randrange(len(CORPUS) - 3000)
+    chunks = [c.encode("utf-8") for c in SMALL._regex.findall(CORPUS[start:start + 3000])]
+    chunks += [bytes(rnd.choice(b"ea th") for _ in range(rnd.randint(2, 40))) for _ in range(200)]
+    for chunk in chunks:
+        assert merge_piece(chunk, ranks, fast=False) == merge_piece(chunk, ranks, fast=True), chunk
 
 
 # ---- special tokens ---------------------------------------------------------------------------
