@@ -1,4 +1,4 @@
-"""Plot helpers of llmcourse.viz / viz_loss: what each figure draws, sizes, colours, PCA maths."""
+"""The figures of llmcourse.viz (figures, loss, common): what each figure draws, sizes, colours, PCA maths."""
 
 import struct
 
@@ -14,8 +14,8 @@ import torch  # noqa: E402
 
 from llmcourse import viz  # noqa: E402
 from llmcourse.embedding import sinusoidal_encoding  # noqa: E402
-from llmcourse.viz_common import GREY, new_figure  # noqa: E402
-from llmcourse.viz_loss import LiveLossPlot, loss_series  # noqa: E402
+from llmcourse.viz.common import GREY, new_figure  # noqa: E402
+from llmcourse.viz.loss import LiveLossPlot, loss_series  # noqa: E402
 
 
 @pytest.fixture(autouse=True)

@@ -21,7 +21,7 @@ import torch  # noqa: E402
 from llmcourse import sampling as S  # noqa: E402
 from llmcourse.model import GPT, GPTConfig  # noqa: E402
 from llmcourse.tokenizers import CharTokenizer  # noqa: E402
-from llmcourse.viz_common import GREY, ORANGE, new_figure  # noqa: E402
+from llmcourse.viz.common import GREY, ORANGE, new_figure  # noqa: E402
 from llmcourse.widgets import (SamplingExplorer, attention_explorer, attention_state,  # noqa: E402
                                attention_view, draw_sampling, ipywidgets_major, sample_counts,
                                sampling_explorer, sampling_state)

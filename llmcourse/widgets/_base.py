@@ -24,7 +24,7 @@ import html
 import ipywidgets as W
 
 from ..env import in_colab
-from ..viz_common import in_notebook
+from ..viz.common import in_notebook
 
 WIDGET_MIME = "application/vnd.jupyter.widget-view+json"
 STYLE = {"description_width": "initial"}

@@ -17,7 +17,7 @@ import numpy as np
 import torch
 
 from ..viz import attention_heatmap
-from ..viz_common import BLUE, ORANGE, WIDGET_DPI, figure_to_png, new_figure, token_labels
+from ..viz.common import BLUE, ORANGE, WIDGET_DPI, figure_to_png, new_figure, token_labels
 from ._base import STYLE, Explorer, connect, error_html, png_image, set_png, pre, row
 
 

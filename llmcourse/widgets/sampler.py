@@ -21,7 +21,7 @@ import torch
 
 from .. import sampling as S
 from ..viz import probability_bars
-from ..viz_common import (BLUE, GREY, ORANGE, VERMILLION, WIDGET_DPI, figure_to_png, new_figure,
+from ..viz.common import (BLUE, GREY, ORANGE, VERMILLION, WIDGET_DPI, figure_to_png, new_figure,
                           token_label, token_labels)
 
 

@@ -9,7 +9,7 @@ import ipywidgets as W
 import torch
 
 from .. import sampling as S
-from ..viz_common import token_labels
+from ..viz.common import token_labels
 from ._base import STYLE, Explorer, connect, error_html, png_image, set_png, row
 from .sampler import (_logits_1d, _settings, format_sampling, render_sampling, sample_counts,
                       sampling_state, summary_html)

@@ -1,10 +1,10 @@
-"""Figures for the lessons: labelled heatmaps, attention maps, embeddings, probabilities, losses.
+"""Figures for the lessons: labelled heatmaps, attention maps, embeddings, probabilities.
 
 Every function draws on ``ax`` when one is given (so figures can be combined) and otherwise on a
 new small axes; each returns the axes it drew on. Sizes stay small (dpi <= 100) and colours are
 colour-blind safe (viridis / cividis heatmaps, Okabe-Ito bars, grey for removed items).
 
-Lesson 18's example, the seed's four tokens after softmax:
+Lesson 18's example, the article's four tokens after softmax:
 
 >>> import matplotlib
 >>> matplotlib.use("Agg")
@@ -15,20 +15,18 @@ Lesson 18's example, the seed's four tokens after softmax:
 >>> (coords.round(3) + 0.0).tolist()     # + 0.0 turns a -0.0 (the sign of a rounding error) into 0.0
 [[-2.828, 0.0], [0.0, 0.0], [2.828, 0.0]]
 
-Loss curves (static and live) live in :mod:`llmcourse.viz_loss` and are re-exported here.
+Loss curves (static and live) are in :mod:`llmcourse.viz.loss`, the shared colours and figure
+helpers in :mod:`llmcourse.viz.common`.
 """
 
 from __future__ import annotations
 
 import numpy as np
 
-from .viz_common import (BLUE, GREY, ORANGE, PALETTE, figure_to_png, get_ax, in_notebook,  # noqa: F401
-                         new_figure, to_numpy, token_label, token_labels)
-from .viz_loss import LiveLossPlot, loss_curve  # noqa: F401
+from .common import BLUE, GREY, ORANGE, PALETTE, get_ax, to_numpy, token_label
 
 __all__ = ["heatmap", "attention_heatmap", "positional_heatmap", "pca_2d", "embedding_scatter",
-           "probability_bars", "loss_curve", "LiveLossPlot", "token_label", "token_labels",
-           "new_figure", "figure_to_png"]
+           "probability_bars"]
 
 
 def _set_ticks(ax, axis: str, labels) -> None:
