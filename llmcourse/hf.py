@@ -3,13 +3,16 @@
 GPT-2 stores its linear layers as ``Conv1D`` with weights of shape ``(in, out)``; ``nn.Linear``
 stores ``(out, in)``, so every matrix is transposed on the way in and out. ``transformers`` is a
 ``[dev]`` extra: it is imported only when these functions are called.
+
+``GPT.from_hf_gpt2(hf_model)`` (in :mod:`llmcourse.model`) builds a model from
+:func:`config_kwargs_from_hf` and :func:`load_hf_gpt2_weights`; :func:`to_hf_gpt2` goes the other
+way. This module works on any ``GPT`` it is given and never imports :mod:`llmcourse.model`, so
+the model can use it without an import cycle.
 """
 
 from __future__ import annotations
 
 import torch
-
-from .model import GPT, GPTConfig
 
 _ACTIVATIONS = {"gelu_new": "gelu_tanh", "gelu_pytorch_tanh": "gelu_tanh", "gelu": "gelu", "relu": "relu"}
 _TRANSPOSED = ("attn.c_attn.weight", "attn.c_proj.weight", "mlp.c_fc.weight", "mlp.c_proj.weight")
@@ -23,8 +26,14 @@ def _hf_to_ours(name: str) -> str:
     return name
 
 
-def config_from_hf(hf_config) -> GPTConfig:
-    """A :class:`GPTConfig` with the sizes of a ``GPT2Config``."""
+def config_kwargs_from_hf(hf_config) -> dict:
+    """The ``GPTConfig`` keyword arguments that give the sizes of a ``GPT2Config``.
+
+    >>> from types import SimpleNamespace as NS
+    >>> config_kwargs_from_hf(NS(vocab_size=50257, n_positions=1024, n_layer=12, n_head=12, n_embd=768,
+    ...                          layer_norm_epsilon=1e-5, activation_function="gelu_new"))["activation"]
+    'gelu_tanh'
+    """
     act = getattr(hf_config, "activation_function", "gelu_new")
     if act not in _ACTIVATIONS:
         raise ValueError(f"unsupported GPT-2 activation {act!r}; supported: {sorted(_ACTIVATIONS)}.")
@@ -32,15 +41,15 @@ def config_from_hf(hf_config) -> GPTConfig:
         hf_config, "reorder_and_upcast_attn", False
     ):
         raise ValueError("GPT-2 variants with scale_attn_by_inverse_layer_idx/reorder_and_upcast_attn are not supported.")
-    return GPTConfig(vocab_size=hf_config.vocab_size, block_size=hf_config.n_positions,
-                     n_layer=hf_config.n_layer, n_head=hf_config.n_head, n_embd=hf_config.n_embd,
-                     ln_eps=hf_config.layer_norm_epsilon, activation=_ACTIVATIONS[act])
+    return dict(vocab_size=hf_config.vocab_size, block_size=hf_config.n_positions,
+                n_layer=hf_config.n_layer, n_head=hf_config.n_head, n_embd=hf_config.n_embd,
+                ln_eps=hf_config.layer_norm_epsilon, activation=_ACTIVATIONS[act])
 
 
 @torch.no_grad()
-def from_hf_gpt2(hf_model) -> GPT:
-    """Build a :class:`GPT` holding the same weights as ``hf_model`` (a ``GPT2LMHeadModel``)."""
-    model = GPT(config_from_hf(hf_model.config))
+def load_hf_gpt2_weights(model, hf_model):
+    """Copy the weights of ``hf_model`` (a ``GPT2LMHeadModel``) into ``model`` (a ``GPT`` of the
+    same sizes, see :func:`config_kwargs_from_hf`) and return ``model``."""
     ours = model.state_dict()
     for name, tensor in hf_model.state_dict().items():
         if name.endswith(".attn.bias") or name.endswith(".attn.masked_bias") or name == "lm_head.weight":
@@ -56,8 +65,9 @@ def from_hf_gpt2(hf_model) -> GPT:
 
 
 @torch.no_grad()
-def to_hf_gpt2(model: GPT):
-    """The inverse: a ``transformers.GPT2LMHeadModel`` with this GPT's weights (eval mode)."""
+def to_hf_gpt2(model):
+    """The inverse: a ``transformers.GPT2LMHeadModel`` with the weights of ``model`` (a ``GPT``
+    with GPT-2's architecture), in eval mode."""
     from transformers import GPT2Config, GPT2LMHeadModel
 
     c = model.config

@@ -183,9 +183,9 @@ class GPT(nn.Module):
     @classmethod
     def from_hf_gpt2(cls, hf_model) -> "GPT":
         """Copy a ``transformers.GPT2LMHeadModel`` (weights and sizes) into a :class:`GPT`."""
-        from .hf import from_hf_gpt2
+        from .hf import config_kwargs_from_hf, load_hf_gpt2_weights
 
-        return from_hf_gpt2(hf_model)
+        return load_hf_gpt2_weights(cls(GPTConfig(**config_kwargs_from_hf(hf_model.config))), hf_model)
 
 
 def hidden_states(model: GPT, idx: torch.Tensor) -> list[torch.Tensor]:
