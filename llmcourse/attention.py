@@ -1,6 +1,6 @@
 """Self-attention, from one head to multi-head with a KV cache (lessons 7 to 12).
 
-``Attention(Q, K, V) = softmax(Q K^T / sqrt(d_k) + mask) V``. The seed's dry run, three tokens
+``Attention(Q, K, V) = softmax(Q K^T / sqrt(d_k) + mask) V``. The article's dry run, three tokens
 with ``d_k = 4``:
 
 >>> import torch
@@ -12,7 +12,7 @@ with ``d_k = 4``:
 tensor([[0.2700, 0.2700, 0.4500],
         [0.3800, 0.3800, 0.2300],
         [0.5100, 0.1900, 0.3100]])
->>> out[0].round(decimals=4)        # the seed prints 0.72 by adding the rounded 0.27 + 0.45
+>>> out[0].round(decimals=4)        # the article prints 0.72 by adding the rounded 0.27 + 0.45
 tensor([0.7259, 0.7259, 0.2741, 0.2741])
 
 Masks follow PyTorch's convention for boolean masks: ``True`` means "may attend".
@@ -189,8 +189,8 @@ def _cpu_autocast_on() -> bool:
 def fused_attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, **kwargs) -> torch.Tensor:
     """``F.scaled_dot_product_attention(q, k, v, **kwargs)``, except under CPU bf16 autocast
     (lesson 20's ``precision="bf16"``), where it runs in float32 and returns float32: PyTorch's
-    fused CPU attention takes about 4 ms for its backward pass in bf16 against 1 ms in fp32 at
-    nanoGPT's CPU recipe's sizes (measured on AMD Zen 4), while the products around it gain from bf16.
+    fused CPU attention is several times slower backwards in bf16 than in fp32, while the
+    products around it gain from bf16 (timings: ``benchmarks/RESULTS.md``).
 
     >>> q = torch.randn(1, 2, 3, 4).bfloat16()      # (B, nh, T, hd), as a bf16 projection gives it
     >>> with torch.autocast("cpu", dtype=torch.bfloat16):

@@ -5,7 +5,7 @@ Pre-LN (GPT-2 and this package's default) normalises *inside* each branch::
     x = x + attn(ln_1(x))
     x = x + mlp(ln_2(x))
 
-Post-LN (the 2017 paper, and the seed's "Add & LayerNorm" diagram) normalises *after* the sum::
+Post-LN (the 2017 paper, and the article's "Add & LayerNorm" diagram) normalises *after* the sum::
 
     x = ln_1(x + attn(x))
     x = ln_2(x + mlp(x))

@@ -13,8 +13,8 @@ here), position embeddings, biases and norm gains stay with AdamW; :class:`Optim
 two as one optimiser. The update is PyTorch's ``torch.optim.Muon`` (PyTorch >= 2.9) with its
 ``adjust_lr_fn="match_rms_adamw"``, so AdamW's learning rate and weight decay carry over unchanged,
 except that the Newton-Schulz iteration runs in float32 by default (PyTorch's runs in bfloat16,
-which is about 20 times slower on a CPU without bfloat16 instructions; the trainer asks for bfloat16
-where the hardware has it, see ``TrainConfig.precision``) and same-shaped matrices go through it
+which a CPU without bfloat16 instructions emulates, many times slower; the trainer asks for
+bfloat16 where the hardware has it, see ``TrainConfig.precision``) and same-shaped matrices go through it
 together, as one batched product.
 
 >>> import torch
@@ -79,7 +79,7 @@ class Muon(torch.optim.Optimizer):
     ``W <- W (1 - lr * weight_decay) - lr * 0.2 * sqrt(max(rows, cols)) * direction``. The factor
     0.2 sqrt(max(rows, cols)) gives the step about the size AdamW's would have, so AdamW's
     learning rate works here too. ``ns_dtype``: the arithmetic of the iteration (float32, or
-    bfloat16 as in ``torch.optim.Muon``, 1.6-1.8x faster where the hardware multiplies bf16). A
+    bfloat16 as in ``torch.optim.Muon``, faster where the hardware multiplies bf16). A
     worked example is in the module's docstring.
     """
 

@@ -1,7 +1,7 @@
 """The sampling explorer of lessons 1, 18 and 20: temperature, top-k, top-p and greedy, live.
 
 The maths is the package's (:mod:`llmcourse.sampling`); this module only arranges it for a
-picture. :func:`sampling_state` is the pure update function; the seed's example:
+picture. :func:`sampling_state` is the pure update function; the article's example:
 
 >>> s = sampling_state([2.0, 1.0, 0.5, 0.0], temperature=1.0, top_p=0.7)
 >>> s["kept"].tolist(), round(s["kept_mass"], 2)           # the nucleus is {on, the}

@@ -23,7 +23,7 @@ class SamplingExplorer(Explorer):
     """Lesson 18: sliders for temperature, top-k and top-p, a greedy switch, a "sample N times"
     button, and (with a model) a prompt box and a "generate" button.
 
-    Two ways in: ``SamplingExplorer(logits, labels)`` for a fixed distribution (the seed's
+    Two ways in: ``SamplingExplorer(logits, labels)`` for a fixed distribution (the article's
     four-token example) or ``SamplingExplorer(model=model, tokenizer=tok, prompt="ROMEO:")`` for a
     model's next-token distribution after a prompt the learner types.
 
