@@ -21,7 +21,14 @@ module                    lessons  holds
 ``grading``               all      exercise checks
 ========================  =======  =====================================================
 
-Heavy or optional pieces are imported lazily: ``import llmcourse`` only needs torch.
+Heavy or optional pieces are imported lazily: ``import llmcourse`` only needs torch. The names
+most lessons use are importable from here:
+
+>>> import llmcourse
+>>> llmcourse.CharTokenizer.from_text("hello").encode("hell")
+[1, 0, 2, 2]
+>>> llmcourse.GPTConfig.__module__, llmcourse.tokenizers.__name__
+('llmcourse.model', 'llmcourse.tokenizers')
 """
 
 from __future__ import annotations

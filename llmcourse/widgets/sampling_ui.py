@@ -32,6 +32,11 @@ class SamplingExplorer(Explorer):
     ``generated_text``. Moving a control calls :meth:`update`; tests may call it directly.
     ``use_interactive_output`` chooses the wiring (default: ``interactive_output`` in a kernel,
     see :func:`~llmcourse.widgets._base.connect`).
+
+    >>> ex = SamplingExplorer([2.0, 1.0, 0.5, 0.0], ["on", "the", "mat", "in"], use_interactive_output=False)
+    >>> ex.top_k.value = 2                       # what moving the slider does
+    >>> ex.state["kept"].tolist()
+    [True, True, False, False]
     """
 
     def __init__(self, logits=None, labels=None, *, model=None, tokenizer=None, prompt: str = "ROMEO:",

@@ -1,1 +1,1 @@
-"""Helpers for tests/test_browser.py (a private JupyterLab, the fixture notebook)."""
+"""Helpers for tests/test_widgets_browser.py (a private JupyterLab, the fixture notebook)."""

@@ -1,4 +1,4 @@
-"""Lesson 14: ``block.layer_grad_norms`` (the per-layer gradient norm behind the lesson's figure).
+"""``llmcourse.block.layer_grad_norms``: the per-layer gradient norm behind lesson 14's figure.
 
 Checked against a hand computation with ``torch.autograd.grad`` (float64, tolerance 1e-12), for
 stale gradients, a custom loss and layers without parameters; and the lesson's claim: in a deep
