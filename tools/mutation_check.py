@@ -25,7 +25,7 @@ REPO = Path(__file__).resolve().parent.parent
 
 #: (file, original text, planted bug, tests that must fail)
 MUTATIONS: list[tuple[str, str, str, str]] = [
-    # package core (issue 2)
+    # package core
     ("llmcourse/attention.py", "return torch.tril(ones, diagonal=T_k - T_q)", "return torch.tril(ones, diagonal=T_k - T_q + 1)", "tests/test_attention.py"),
     ("llmcourse/attention.py", "scale = 1.0 / math.sqrt(q.shape[-1]) if scale is None else scale", "scale = 1.0 if scale is None else scale", "tests/test_attention.py"),
     ("llmcourse/attention.py", "    e = torch.exp(x - m)\n", "    e = torch.exp(x)\n", "tests/test_attention.py"),
@@ -36,7 +36,7 @@ MUTATIONS: list[tuple[str, str, str, str]] = [
     ("llmcourse/model.py", "self.lm_head.weight = self.embed.tok.weight  # one (vocab, n_embd) matrix, used twice", "pass", "tests/test_model.py tests/test_hf.py"),
     ("llmcourse/sampling.py", "remove_sorted = before >= p", "remove_sorted = before > p", "tests/test_sampling.py"),
     ("llmcourse/sampling.py", "return logits.masked_fill(logits < kth, NEG_INF)", "return logits.masked_fill(logits <= kth, NEG_INF)", "tests/test_sampling.py"),
-    # training engine (issue 4)
+    # training engine
     ("llmcourse/env.py", "    if prefer:\n        return torch.device(prefer)\n", "", "tests/test_env.py"),
     ("llmcourse/data.py", "x, y = windows[:, :-1], windows[:, 1:]", "x, y = windows[:, :-1], windows[:, :-1]", "tests/test_data.py"),
     ("llmcourse/data.py", "self.generator = torch.Generator().manual_seed(seed)", "self.generator = torch.Generator().manual_seed(0)", "tests/test_data.py"),
