@@ -39,7 +39,7 @@ def main():
         m = torch.randn(128, 128, dtype=dt)
         out, _ = scaled_dot_product_attention(q, k, v, mask=m)
         row(f"attention (float mask) vs F.sdpa [{tag}]", out, F.scaled_dot_product_attention(q, k, v, attn_mask=m))
-        mha = MultiHeadAttention(256, 8, fast=False).to(dt).eval()
+        mha = MultiHeadAttention(256, 8, fast_attention=False).to(dt).eval()
         tm = nn.MultiheadAttention(256, 8, batch_first=True).to(dt).eval()
         with torch.no_grad():
             tm.in_proj_weight.copy_(mha.c_attn.weight); tm.in_proj_bias.copy_(mha.c_attn.bias)

@@ -27,6 +27,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from ._checks import check_last_dim, describe
+from .config import GPTConfig, as_config
 from .embedding import RotaryEmbedding
 
 
@@ -207,30 +208,33 @@ def fused_attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, **kwargs)
 class MultiHeadAttention(nn.Module):
     """Lessons 8-12: causal multi-head self-attention with a fused QKV projection and ``W_O``.
 
-    ``fast=True`` runs ``F.scaled_dot_product_attention`` (fused kernels); ``fast=False`` runs the
-    readable :func:`scaled_dot_product_attention`. Both are tested equal. Set ``save_weights``
-    to keep the last attention weights in ``last_weights`` (the attention explorer does).
+    Built from the model's :class:`GPTConfig` (``n_embd``, ``n_head``, ``bias``, ``dropout``,
+    ``pos_embedding``, ``block_size``, ``fast_attention``, ``fused_kernels``), or from sizes:
+    ``MultiHeadAttention(n_embd, n_head, fast_attention=False)``. ``causal=False`` lets every
+    token see every other (an encoder's attention, lesson 8).
+
+    ``fast_attention=True`` runs ``F.scaled_dot_product_attention`` (fused kernels);
+    ``False`` runs the readable :func:`scaled_dot_product_attention`. Both are tested equal. Set
+    ``save_weights`` to keep the last attention weights in ``last_weights`` (the attention
+    explorer does); the readable path runs then, since the fused kernel never forms the weights.
 
     >>> mha = MultiHeadAttention(n_embd=8, n_head=2)
     >>> mha(torch.randn(1, 5, 8)).shape          # (B, T, C) -> (B, T, C)
     torch.Size([1, 5, 8])
     """
 
-    def __init__(self, n_embd: int, n_head: int, bias: bool = True, dropout: float = 0.0,
-                 causal: bool = True, rope: bool = False, max_positions: int = 1024, fast: bool = True):
+    def __init__(self, config: GPTConfig | int | None = None, n_head: int | None = None, *,
+                 causal: bool = True, **options):
         super().__init__()
-        if n_embd % n_head:
-            raise ValueError(
-                f"n_embd={n_embd} must be divisible by n_head={n_head} so every head gets "
-                f"n_embd // n_head channels. Try n_head in {[h for h in range(1, 17) if n_embd % h == 0]}."
-            )
-        self.n_embd, self.n_head, self.head_dim = n_embd, n_head, n_embd // n_head
-        self.c_attn = nn.Linear(n_embd, 3 * n_embd, bias=bias)  # W_Q, W_K, W_V stacked
-        self.c_proj = nn.Linear(n_embd, n_embd, bias=bias)  # W_O
-        self.dropout = dropout
-        self.resid_drop = nn.Dropout(dropout)
-        self.causal, self.fast = causal, fast
-        self.rope = RotaryEmbedding(self.head_dim, max_positions) if rope else None
+        c = as_config(config, n_head, **options)
+        self.n_embd, self.n_head, self.head_dim = c.n_embd, c.n_head, c.head_dim
+        self.c_attn = nn.Linear(c.n_embd, 3 * c.n_embd, bias=c.bias)  # W_Q, W_K, W_V stacked
+        self.c_proj = nn.Linear(c.n_embd, c.n_embd, bias=c.bias)  # W_O
+        self.dropout = c.dropout
+        self.resid_drop = nn.Dropout(c.dropout)
+        self.causal, self.fast = causal, c.fast_attention
+        self.rope = (RotaryEmbedding(c.head_dim, c.block_size, fused=c.fused_kernels)
+                     if c.pos_embedding == "rope" else None)
         self.save_weights = False
         self.last_weights: torch.Tensor | None = None
 

@@ -22,35 +22,24 @@ import torch
 import torch.nn as nn
 
 from .attention import LayerKVCache, MultiHeadAttention
+from .config import GPTConfig, as_config
 from .feedforward import MLP
-from .norm import LayerNorm, RMSNorm
-
-
-def make_norm(kind: str, n_embd: int, eps: float = 1e-5, bias: bool = True) -> nn.Module:
-    """Lesson 6: ``"layer"`` -> :class:`LayerNorm`, ``"rms"`` -> :class:`RMSNorm`."""
-    if kind == "layer":
-        return LayerNorm(n_embd, eps=eps, bias=bias)
-    if kind == "rms":
-        return RMSNorm(n_embd, eps=eps)
-    raise ValueError(f"norm must be 'layer' or 'rms', got {kind!r}.")
+from .norm import make_norm
 
 
 class TransformerBlock(nn.Module):
-    """Lesson 15: one GPT block. ``norm_position`` is ``"pre"`` (default) or ``"post"``."""
+    """Lesson 15: one GPT block, built from the model's :class:`GPTConfig` (or from sizes:
+    ``TransformerBlock(n_embd, n_head, norm_position="post")``). ``norm_position`` is ``"pre"``
+    (default) or ``"post"``."""
 
-    def __init__(self, n_embd: int, n_head: int, *, dropout: float = 0.0, bias: bool = True,
-                 norm_position: str = "pre", norm: str = "layer", ln_eps: float = 1e-5,
-                 rope: bool = False, max_positions: int = 1024, fast_attention: bool = True,
-                 activation: str = "gelu_tanh"):
+    def __init__(self, config: GPTConfig | int | None = None, n_head: int | None = None, **options):
         super().__init__()
-        if norm_position not in ("pre", "post"):
-            raise ValueError(f"norm_position must be 'pre' or 'post', got {norm_position!r}.")
-        self.norm_position = norm_position
-        self.ln_1 = make_norm(norm, n_embd, ln_eps, bias)
-        self.attn = MultiHeadAttention(n_embd, n_head, bias=bias, dropout=dropout, rope=rope,
-                                       max_positions=max_positions, fast=fast_attention)
-        self.ln_2 = make_norm(norm, n_embd, ln_eps, bias)
-        self.mlp = MLP(n_embd, bias=bias, dropout=dropout, activation=activation)
+        c = as_config(config, n_head, **options)
+        self.norm_position = c.norm_position
+        self.ln_1 = make_norm(c)
+        self.attn = MultiHeadAttention(c)
+        self.ln_2 = make_norm(c)
+        self.mlp = MLP(c)
 
     def forward(self, x: torch.Tensor, kv_cache: LayerKVCache | None = None) -> torch.Tensor:
         if self.norm_position == "pre":

@@ -14,8 +14,10 @@ import math
 
 import torch
 import torch.nn as nn
+import torch.nn.functional as F
 
 from ._checks import check_last_dim
+from .config import GPTConfig, as_config
 
 
 def gelu(x: torch.Tensor, approximate: str = "tanh") -> torch.Tensor:
@@ -33,18 +35,21 @@ def gelu(x: torch.Tensor, approximate: str = "tanh") -> torch.Tensor:
 
 
 class GELU(nn.Module):
-    """Lesson 13: :func:`gelu` as a module."""
+    """Lesson 13: :func:`gelu` as a module. ``fused=True`` computes the same function with
+    PyTorch's single kernel ``F.gelu`` instead of the formula's six elementwise ops."""
 
-    def __init__(self, approximate: str = "tanh"):
+    def __init__(self, approximate: str = "tanh", fused: bool = False):
         super().__init__()
         gelu(torch.zeros(1), approximate)  # validate early
-        self.approximate = approximate
+        self.approximate, self.fused = approximate, fused
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.fused:
+            return F.gelu(x, approximate=self.approximate)
         return gelu(x, self.approximate)
 
     def extra_repr(self) -> str:
-        return f"approximate={self.approximate!r}"
+        return f"approximate={self.approximate!r}" + (", fused" if self.fused else "")
 
 
 class MLP(nn.Module):
@@ -55,20 +60,23 @@ class MLP(nn.Module):
     torch.Size([2, 3, 8])
     >>> sum(p.numel() for p in mlp.parameters())  # 8*32 + 32 + 32*8 + 8
     552
+
+    Inside a GPT it is built from the model's config, ``MLP(config)``: it reads ``n_embd``,
+    ``bias``, ``dropout``, ``activation`` and ``fused_kernels`` (for its GELU).
     """
 
-    def __init__(self, n_embd: int, hidden: int | None = None, bias: bool = True,
-                 dropout: float = 0.0, activation: str = "gelu_tanh"):
+    def __init__(self, config: GPTConfig | int | None = None, hidden: int | None = None, **options):
         super().__init__()
-        hidden = 4 * n_embd if hidden is None else hidden
-        self.n_embd = n_embd
-        self.c_fc = nn.Linear(n_embd, hidden, bias=bias)
-        acts = {"gelu_tanh": lambda: GELU("tanh"), "gelu": lambda: GELU("none"), "relu": nn.ReLU}
-        if activation not in acts:
-            raise ValueError(f"activation must be one of {sorted(acts)}, got {activation!r}.")
-        self.act = acts[activation]()
-        self.c_proj = nn.Linear(hidden, n_embd, bias=bias)
-        self.drop = nn.Dropout(dropout)
+        c = as_config(config, **options)
+        hidden = 4 * c.n_embd if hidden is None else hidden
+        self.n_embd = c.n_embd
+        self.c_fc = nn.Linear(c.n_embd, hidden, bias=c.bias)
+        if c.activation == "relu":
+            self.act = nn.ReLU()
+        else:
+            self.act = GELU("tanh" if c.activation == "gelu_tanh" else "none", fused=c.fused_kernels)
+        self.c_proj = nn.Linear(hidden, c.n_embd, bias=c.bias)
+        self.drop = nn.Dropout(c.dropout)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         check_last_dim(x, self.n_embd)

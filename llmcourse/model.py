@@ -16,76 +16,19 @@ True
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass, fields
 
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from ._checks import check_positive_int, check_token_ids, describe
+from ._checks import check_token_ids, describe
 from .attention import KVCache
-from .block import TransformerBlock, make_norm
+from .block import TransformerBlock
+from .config import GPTConfig
 from .embedding import InputEmbedding
+from .norm import make_norm
 
-
-@dataclass
-class GPTConfig:
-    """Lesson 16: every size and switch of a GPT. The defaults of the switches are GPT-2's.
-
-    ``pos_embedding``: ``"learned"`` (GPT-2), ``"sinusoidal"`` or ``"rope"``.
-    ``norm_position``: ``"pre"`` (GPT-2) or ``"post"`` (2017 paper). ``norm``: ``"layer"`` or ``"rms"``.
-    ``fast_attention``: use ``F.scaled_dot_product_attention`` (same numbers, faster).
-    """
-
-    vocab_size: int = 50257
-    block_size: int = 1024
-    n_layer: int = 12
-    n_head: int = 12
-    n_embd: int = 768
-    dropout: float = 0.0
-    bias: bool = True
-    pos_embedding: str = "learned"
-    norm_position: str = "pre"
-    norm: str = "layer"
-    ln_eps: float = 1e-5
-    tie_weights: bool = True
-    fast_attention: bool = True
-    activation: str = "gelu_tanh"
-
-    def __post_init__(self):
-        for name in ("vocab_size", "block_size", "n_layer", "n_head", "n_embd"):
-            check_positive_int(getattr(self, name), name)
-        if self.n_embd % self.n_head:
-            ok = [h for h in range(1, self.n_embd + 1) if self.n_embd % h == 0 and h <= 64]
-            raise ValueError(
-                f"n_embd={self.n_embd} is not divisible by n_head={self.n_head}: each head needs "
-                f"n_embd // n_head channels. Choose n_head from {ok} or change n_embd."
-            )
-        if not 0.0 <= self.dropout < 1.0:
-            raise ValueError(f"dropout must be in [0, 1), got {self.dropout}.")
-        choices = {"pos_embedding": ("learned", "sinusoidal", "rope"),
-                   "norm_position": ("pre", "post"), "norm": ("layer", "rms"),
-                   "activation": ("gelu_tanh", "gelu", "relu")}
-        for name, allowed in choices.items():
-            if getattr(self, name) not in allowed:
-                raise ValueError(f"{name} must be one of {allowed}, got {getattr(self, name)!r}.")
-        if self.pos_embedding == "rope" and (self.n_embd // self.n_head) % 2:
-            raise ValueError("RoPE needs an even head size (n_embd // n_head).")
-
-    @property
-    def head_dim(self) -> int:
-        return self.n_embd // self.n_head
-
-    def to_dict(self) -> dict:
-        return asdict(self)
-
-    @classmethod
-    def from_dict(cls, d: dict) -> "GPTConfig":
-        known = {f.name for f in fields(cls)}
-        unknown = set(d) - known
-        if unknown:
-            raise ValueError(f"unknown GPTConfig fields {sorted(unknown)}; known: {sorted(known)}.")
-        return cls(**d)
+__all__ = ["GPT", "GPTConfig", "hidden_states"]  # GPTConfig lives in llmcourse.config
 
 
 class GPT(nn.Module):
@@ -102,14 +45,8 @@ class GPT(nn.Module):
         self.config = c = config
         self.embed = InputEmbedding(c.vocab_size, c.block_size, c.n_embd, c.dropout,
                                     pos="none" if c.pos_embedding == "rope" else c.pos_embedding)
-        self.blocks = nn.ModuleList(
-            TransformerBlock(c.n_embd, c.n_head, dropout=c.dropout, bias=c.bias,
-                             norm_position=c.norm_position, norm=c.norm, ln_eps=c.ln_eps,
-                             rope=c.pos_embedding == "rope", max_positions=c.block_size,
-                             fast_attention=c.fast_attention, activation=c.activation)
-            for _ in range(c.n_layer)
-        )
-        self.ln_f = make_norm(c.norm, c.n_embd, c.ln_eps, c.bias)
+        self.blocks = nn.ModuleList(TransformerBlock(c) for _ in range(c.n_layer))
+        self.ln_f = make_norm(c)
         self.lm_head = nn.Linear(c.n_embd, c.vocab_size, bias=False)
         self.apply(self._init_weights)
         for name, p in self.named_parameters():  # GPT-2: scale residual projections by depth
@@ -194,7 +131,8 @@ def hidden_states(model: GPT, idx: torch.Tensor) -> list[torch.Tensor]:
     Returns ``n_layer + 1`` tensors of shape ``(B, T, n_embd)``: the input embedding, then the
     stream after each block. The final norm and the LM head are not applied (``model.ln_f`` and
     ``model.lm_head`` turn the last entry into the logits). Gradients flow unless the caller uses
-    ``torch.no_grad()``.
+    ``torch.no_grad()``. The states are collected with forward hooks during one ordinary
+    ``model(idx)`` call, so they are exactly what the forward pass computes.
 
     >>> m = GPT(GPTConfig(vocab_size=10, block_size=8, n_layer=3, n_head=2, n_embd=16)).eval()
     >>> hs = hidden_states(m, torch.tensor([[1, 2, 3]]))
@@ -205,10 +143,12 @@ def hidden_states(model: GPT, idx: torch.Tensor) -> list[torch.Tensor]:
     """
     if not isinstance(model, GPT):
         raise TypeError(f"hidden_states expects a GPT model, got {describe(model)}.")
-    check_token_ids(idx, model.config.vocab_size)
-    x = model.embed(idx)  # (B, T, C)
-    states = [x]
-    for block in model.blocks:
-        x = block(x)  # (B, T, C): the same shape after every block
-        states.append(x)
+    states: list[torch.Tensor] = []
+    keep = lambda module, inputs, output: states.append(output)  # noqa: E731
+    hooks = [m.register_forward_hook(keep) for m in (model.embed, *model.blocks)]
+    try:
+        model(idx)  # the model's own forward pass, with its checks; the hooks collect the stream
+    finally:
+        for h in hooks:
+            h.remove()
     return states

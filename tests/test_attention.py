@@ -111,7 +111,7 @@ def _copy_to_torch_mha(ours: MultiHeadAttention) -> nn.MultiheadAttention:
 @pytest.mark.parametrize("causal", [True, False])
 def test_multihead_equals_nn_multiheadattention(fast, causal):
     torch.manual_seed(2)
-    ours = MultiHeadAttention(16, 4, causal=causal, fast=fast).double().eval()
+    ours = MultiHeadAttention(16, 4, causal=causal, fast_attention=fast).double().eval()
     with torch.no_grad():
         for p in ours.parameters():
             p.normal_(0, 0.3)
@@ -138,7 +138,7 @@ def test_fast_and_readable_paths_agree_float32():
 @pytest.mark.parametrize("fast", [False, True])
 def test_kv_cache_equals_full_forward(rope, fast):
     torch.manual_seed(4)
-    m = MultiHeadAttention(16, 2, rope=rope, max_positions=32, fast=fast).double().eval()
+    m = MultiHeadAttention(16, 2, pos_embedding="rope" if rope else "learned", block_size=32, fast_attention=fast).double().eval()
     x = torch.randn(2, 10, 16, **D64)
     full = m(x)
     cache = LayerKVCache()
