@@ -6,13 +6,14 @@ blocks -> logits -> tokens:
 ========================  =======  =====================================================
 module                    lessons  holds
 ========================  =======  =====================================================
+``config``                all      ``GPTConfig``: the sizes and switches every part reads
 ``tokenizers/``           2        ``CharTokenizer``, byte-level ``BPETokenizer``, walk-through
 ``embedding``             3-5      token, learned / sinusoidal / rotary positions, input
 ``norm``                  6        ``LayerNorm``, ``RMSNorm``
 ``attention``             7-12     softmax, ``causal_mask``, attention, ``MultiHeadAttention``
 ``feedforward``           13       GELU, ``MLP``
 ``block``                 14-15    ``TransformerBlock`` (pre-LN, post-LN)
-``model``                 16-17    ``GPTConfig``, ``GPT``
+``model``                 16-17    ``GPT``
 ``sampling``              18       temperature, top-k, top-p, ``generate``
 ``scaling``               19       parameter / FLOP / memory formulas, presets
 ``data``, ``train``       20       corpus, batches, the training loop and CLI
@@ -28,7 +29,7 @@ most lessons use are importable from here:
 >>> llmcourse.CharTokenizer.from_text("hello").encode("hell")
 [1, 0, 2, 2]
 >>> llmcourse.GPTConfig.__module__, llmcourse.tokenizers.__name__
-('llmcourse.model', 'llmcourse.tokenizers')
+('llmcourse.config', 'llmcourse.tokenizers')
 """
 
 from __future__ import annotations
@@ -39,7 +40,7 @@ __version__ = "0.1.0"
 
 # name -> module that defines it (imported on first use)
 _EXPORTS = {
-    "GPT": "model", "GPTConfig": "model",
+    "GPT": "model", "GPTConfig": "config",
     "TransformerBlock": "block",
     "MultiHeadAttention": "attention", "scaled_dot_product_attention": "attention",
     "causal_mask": "attention", "softmax": "attention",
@@ -52,7 +53,7 @@ _EXPORTS = {
     "check": "grading",
     "setup": "env",
 }
-_SUBMODULES = {"tokenizers", "tokenizer", "embedding", "norm", "attention", "feedforward", "block", "model",
+_SUBMODULES = {"config", "tokenizers", "tokenizer", "embedding", "norm", "attention", "feedforward", "block", "model",
                "sampling", "scaling", "data", "train", "pretrained", "viz", "widgets", "grading",
                "env", "hf"}
 
