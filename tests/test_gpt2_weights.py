@@ -1,0 +1,89 @@
+"""Loading GPT-2's own weights into the course's GPT (``llmcourse.hf.load_gpt2``, lesson 17).
+
+Nothing is downloaded: a small random GPT-2 saved with ``save_pretrained`` stands in for
+OpenAI's checkpoint, and the offline answers are checked with the network check replaced.
+Tolerance: float32 logits equal Hugging Face's to 1e-5."""
+
+import sys
+
+import pytest
+import torch
+
+transformers = pytest.importorskip("transformers")
+from transformers import GPT2Config, GPT2LMHeadModel  # noqa: E402
+
+from llmcourse import hf  # noqa: E402
+from llmcourse.hf import GPT2Unavailable, load_gpt2  # noqa: E402
+from llmcourse.model import GPT  # noqa: E402
+from llmcourse.sampling import generate  # noqa: E402
+
+NOT_CACHED = "llmcourse-tests/no-such-gpt2"  # a Hub name that is never in the cache
+
+
+@pytest.fixture(scope="module")
+def saved_gpt2(tmp_path_factory):
+    torch.manual_seed(0)
+    model = GPT2LMHeadModel(GPT2Config(n_layer=2, n_head=2, n_embd=32, vocab_size=97, n_positions=64))
+    folder = tmp_path_factory.mktemp("gpt2-small-random")
+    model.save_pretrained(folder)
+    return str(folder)
+
+
+def test_a_saved_gpt2_loads_into_our_gpt_with_the_same_logits(saved_gpt2):
+    ours, theirs, tokenizer = load_gpt2(saved_gpt2)
+    assert isinstance(ours, GPT) and not ours.training and not theirs.training
+    assert tokenizer is None  # the folder holds weights only
+    assert (ours.config.n_layer, ours.config.n_embd, ours.config.vocab_size, ours.config.block_size) == (2, 32, 97, 64)
+    idx = torch.randint(0, 97, (2, 20), generator=torch.Generator().manual_seed(1))
+    with torch.no_grad():
+        diff = (ours(idx) - theirs(idx).logits).abs().max().item()
+    assert diff < 1e-5
+    out = generate(ours, idx[:1, :5], max_new_tokens=4, temperature=0)  # the lesson-18 sampler runs on it
+    assert out.shape == (1, 9)
+
+
+def test_a_saved_tokenizer_comes_with_the_model(saved_gpt2, tmp_path):
+    import json
+    import shutil
+
+    from transformers import GPT2Tokenizer
+
+    folder = shutil.copytree(saved_gpt2, tmp_path / "with-tokenizer")
+    letters = "abcdefghijklmnopqrstuvwxyz"
+    (tmp_path / "vocab.json").write_text(json.dumps({c: i for i, c in enumerate(letters)}))
+    (tmp_path / "merges.txt").write_text("#version: 0.2\n")
+    GPT2Tokenizer(str(tmp_path / "vocab.json"), str(tmp_path / "merges.txt")).save_pretrained(folder)
+    _, _, tokenizer = load_gpt2(str(folder))
+    assert tokenizer.encode("cab") == [2, 0, 1] and tokenizer.decode([2, 0, 1]) == "cab"
+
+
+def test_not_cached_and_downloads_off_says_so_in_one_line(monkeypatch):
+    monkeypatch.setattr(hf, "_hub_reachable", lambda timeout: pytest.fail("must not touch the network"))
+    with pytest.raises(GPT2Unavailable, match="not in the local Hugging Face cache") as err:
+        load_gpt2(NOT_CACHED, allow_download=False)
+    assert "\n" not in str(err.value)
+
+
+def test_unreachable_hub_says_so_in_one_line(monkeypatch):
+    monkeypatch.setattr(hf, "_hub_reachable", lambda timeout: False)
+    with pytest.raises(GPT2Unavailable, match="Hugging Face Hub is not reachable") as err:
+        load_gpt2(NOT_CACHED)
+    assert "\n" not in str(err.value)
+
+
+def test_offline_environment_is_unreachable(monkeypatch):
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    assert hf._hub_reachable(0.1) is False
+
+
+def test_a_folder_without_a_model_is_explained(tmp_path):
+    with pytest.raises(GPT2Unavailable, match="holds no model saved by save_pretrained") as err:
+        load_gpt2(str(tmp_path))
+    assert "\n" not in str(err.value)
+
+
+def test_without_transformers_says_so_in_one_line(monkeypatch):
+    monkeypatch.setitem(sys.modules, "transformers", None)  # import transformers -> ImportError
+    with pytest.raises(GPT2Unavailable, match="transformers is not installed") as err:
+        load_gpt2("gpt2")
+    assert "\n" not in str(err.value)
