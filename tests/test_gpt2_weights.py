@@ -87,3 +87,51 @@ def test_without_transformers_says_so_in_one_line(monkeypatch):
     with pytest.raises(GPT2Unavailable, match="transformers is not installed") as err:
         load_gpt2("gpt2")
     assert "\n" not in str(err.value)
+
+
+# -- lesson 17's optional section ----------------------------------------------------------------
+LESSON17_CELLS = ("17-28", "17-30", "17-32")  # load, compare the logits, generate
+
+
+def _run_lesson17_section():
+    from pathlib import Path
+
+    import nbformat
+
+    nb = nbformat.read(Path(__file__).parent.parent / "notebooks" / "17_output_layer.ipynb", as_version=4)
+    cells = {c.get("id"): c.source for c in nb.cells}
+    namespace = {"torch": torch, "FAST": True}
+    for cell_id in LESSON17_CELLS:
+        exec(compile(cells[cell_id], f"lesson 17 cell {cell_id}", "exec"), namespace)
+    return namespace
+
+
+def test_lesson17_section_without_transformers_prints_one_line_and_moves_on(monkeypatch, capsys):
+    monkeypatch.setitem(sys.modules, "transformers", None)
+    assert _run_lesson17_section()["gpt2"] is None
+    lines = capsys.readouterr().out.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("GPT-2 skipped: transformers is not installed")
+
+
+def test_lesson17_section_offline_prints_one_line_and_moves_on(monkeypatch, capsys):
+    monkeypatch.setattr(hf, "_hub_reachable", lambda timeout: pytest.fail("fast mode must not touch the network"))
+    _run_lesson17_section()
+    lines = capsys.readouterr().out.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("GPT-2 skipped:")
+
+
+class _LetterTokenizer:  # stands in for GPT-2's tokenizer: one id per character
+    def encode(self, text):
+        return [ord(c) % 97 for c in text]
+
+    def decode(self, ids):
+        return "".join(chr(ord("a") + i % 26) for i in ids)
+
+
+def test_lesson17_section_with_weights_compares_and_generates(monkeypatch, capsys, saved_gpt2):
+    ours, theirs, _ = load_gpt2(saved_gpt2)
+    monkeypatch.setattr(hf, "load_gpt2", lambda name, allow_download: (ours, theirs, _LetterTokenizer()))
+    namespace = _run_lesson17_section()
+    out = capsys.readouterr().out
+    assert "OpenAI's GPT-2 in our GPT:" in out and "max |our logits - Hugging Face's|" in out
+    assert namespace["out"].shape == (1, len("The cat sat on the") + 40)
