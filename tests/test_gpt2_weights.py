@@ -93,17 +93,22 @@ def test_without_transformers_says_so_in_one_line(monkeypatch):
 LESSON17_CELLS = ("17-28", "17-30", "17-32")  # load, compare the logits, generate
 
 
-def _run_lesson17_section():
+def _run_cells(notebook, cell_ids):
+    """Run the listed cells of a lesson, in order, as fast mode (the test suite's) would."""
     from pathlib import Path
 
     import nbformat
 
-    nb = nbformat.read(Path(__file__).parent.parent / "notebooks" / "17_output_layer.ipynb", as_version=4)
+    nb = nbformat.read(Path(__file__).parent.parent / "notebooks" / notebook, as_version=4)
     cells = {c.get("id"): c.source for c in nb.cells}
     namespace = {"torch": torch, "FAST": True}
-    for cell_id in LESSON17_CELLS:
-        exec(compile(cells[cell_id], f"lesson 17 cell {cell_id}", "exec"), namespace)
+    for cell_id in cell_ids:
+        exec(compile(cells[cell_id], f"{notebook} cell {cell_id}", "exec"), namespace)
     return namespace
+
+
+def _run_lesson17_section():
+    return _run_cells("17_output_layer.ipynb", LESSON17_CELLS)
 
 
 def test_lesson17_section_without_transformers_prints_one_line_and_moves_on(monkeypatch, capsys):
@@ -135,3 +140,61 @@ def test_lesson17_section_with_weights_compares_and_generates(monkeypatch, capsy
     out = capsys.readouterr().out
     assert "OpenAI's GPT-2 in our GPT:" in out and "max |our logits - Hugging Face's|" in out
     assert namespace["out"].shape == (1, len("The cat sat on the") + 40)
+
+
+# -- GPT-2's vocabulary through tiktoken (lesson 2) ----------------------------------------------
+def test_gpt2_vocabulary_not_cached_and_downloads_off_says_so(monkeypatch, tmp_path):
+    pytest.importorskip("tiktoken")
+    monkeypatch.setenv("TIKTOKEN_CACHE_DIR", str(tmp_path))  # an empty cache
+    monkeypatch.setattr(hf, "_reachable", lambda address, timeout: pytest.fail("must not touch the network"))
+    with pytest.raises(GPT2Unavailable, match="not in tiktoken's cache") as err:
+        hf.load_gpt2_encoding(allow_download=False)
+    assert "\n" not in str(err.value)
+
+
+def test_gpt2_vocabulary_unreachable_says_so(monkeypatch, tmp_path):
+    pytest.importorskip("tiktoken")
+    monkeypatch.setenv("TIKTOKEN_CACHE_DIR", str(tmp_path))
+    monkeypatch.setattr(hf, "_reachable", lambda address, timeout: False)
+    with pytest.raises(GPT2Unavailable, match="not reachable"):
+        hf.load_gpt2_encoding()
+
+
+def test_gpt2_vocabulary_without_tiktoken_says_so(monkeypatch):
+    monkeypatch.setitem(sys.modules, "tiktoken", None)
+    with pytest.raises(GPT2Unavailable, match="tiktoken is not installed"):
+        hf.load_gpt2_encoding()
+
+
+def test_tiktoken_cache_rule(monkeypatch, tmp_path):
+    import hashlib
+
+    monkeypatch.setenv("TIKTOKEN_CACHE_DIR", str(tmp_path))
+    assert not hf._tiktoken_cached(hf.GPT2_VOCAB_FILES)
+    for url in hf.GPT2_VOCAB_FILES:
+        (tmp_path / hashlib.sha1(url.encode()).hexdigest()).write_bytes(b"")
+    assert hf._tiktoken_cached(hf.GPT2_VOCAB_FILES)
+
+
+def test_lesson2_check_offline_prints_one_line(monkeypatch, tmp_path, capsys):
+    pytest.importorskip("tiktoken")
+    monkeypatch.setenv("TIKTOKEN_CACHE_DIR", str(tmp_path))
+    monkeypatch.setattr(hf, "_reachable", lambda address, timeout: pytest.fail("fast mode must not touch the network"))
+    _run_cells("02_tokenization.ipynb", ["02-26a"])
+    lines = capsys.readouterr().out.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("GPT-2's ids not checked:")
+
+
+def test_lesson2_check_compares_id_by_id(monkeypatch, capsys):
+    class Encoding:  # stands in for tiktoken's GPT-2 encoding (made-up ids for " cat" and " sat")
+        def encode(self, text):
+            return [464, 11, 12, 319]
+
+        def decode(self, ids):
+            return {464: "The", 11: " cat", 12: " sat", 319: " on"}[ids[0]]
+
+    monkeypatch.setattr(hf, "load_gpt2_encoding", lambda allow_download: Encoding())
+    _run_cells("02_tokenization.ipynb", ["02-26a"])
+    out = capsys.readouterr().out
+    assert "'The'    GPT-2   464, article   464: match" in out
+    assert "' cat'   GPT-2    11, article  2368: differ" in out
