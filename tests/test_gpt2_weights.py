@@ -120,6 +120,8 @@ def test_lesson17_section_without_transformers_prints_one_line_and_moves_on(monk
 
 def test_lesson17_section_offline_prints_one_line_and_moves_on(monkeypatch, capsys):
     monkeypatch.setattr(hf, "_hub_reachable", lambda timeout: pytest.fail("fast mode must not touch the network"))
+    real = hf.load_gpt2  # the real loader, asked for a name no cache holds (a machine may have gpt2 cached)
+    monkeypatch.setattr(hf, "load_gpt2", lambda name, allow_download: real(NOT_CACHED, allow_download=allow_download))
     _run_lesson17_section()
     lines = capsys.readouterr().out.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("GPT-2 skipped:")
