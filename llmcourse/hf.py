@@ -89,3 +89,127 @@ def to_hf_gpt2(model):
         target[name].copy_(value)
     hf.tie_weights()
     return hf.eval()
+
+
+# --- OpenAI's GPT-2 weights in the course's model (lesson 17) -----------------------------------
+class GPT2Unavailable(RuntimeError):
+    """GPT-2's weights cannot be loaded on this machine; the message says why, in one line."""
+
+
+def _reachable(address: str, timeout: float) -> bool:
+    """True when a TCP connection to the host of the URL ``address`` opens within ``timeout`` seconds."""
+    import socket
+    from urllib.parse import urlparse
+
+    url = urlparse(address)
+    try:
+        socket.create_connection((url.hostname, url.port or 443), timeout=timeout).close()
+    except OSError:
+        return False
+    return True
+
+
+def _hub_reachable(timeout: float) -> bool:
+    """True when the Hugging Face Hub answers within ``timeout`` seconds and is not switched off."""
+    import os
+
+    if os.environ.get("HF_HUB_OFFLINE", "0").lower() not in ("", "0", "false", "no"):
+        return False
+    return _reachable(os.environ.get("HF_ENDPOINT") or "https://huggingface.co", timeout)
+
+
+_TOKENIZER_FILES = ("tokenizer.json", "vocab.json")  # what save_pretrained writes for GPT-2's tokenizer
+
+
+def _first_line(err: Exception) -> str:
+    return (str(err).strip().splitlines() or [type(err).__name__])[0]
+
+
+def load_gpt2(name: str = "gpt2", *, allow_download: bool = True, timeout: float = 3.0):
+    """Lesson 17: OpenAI's GPT-2 in the course's :class:`GPT` -> ``(model, hf_model, tokenizer)``.
+
+    ``name`` is a model on the Hugging Face Hub (``"gpt2"`` is the 124M one, about 550 MB) or a
+    folder written by ``save_pretrained``. The weights come from the local Hugging Face cache when
+    they are there; otherwise they are downloaded, if ``allow_download`` is set and the Hub answers
+    within ``timeout`` seconds. ``model`` is our ``GPT`` built by :func:`from_hf_gpt2`,
+    ``hf_model`` the ``transformers.GPT2LMHeadModel`` it was copied from (both in eval mode), and
+    ``tokenizer`` GPT-2's tokenizer, or None when ``name`` comes without one.
+
+    Raises :class:`GPT2Unavailable` with a one-line reason when ``transformers`` is not installed
+    or the weights are neither on this machine nor downloadable.
+    """
+    import os
+
+    try:
+        from transformers import AutoTokenizer, GPT2LMHeadModel
+    except ImportError:
+        raise GPT2Unavailable("transformers is not installed (pip install transformers), "
+                              "so GPT-2's weights cannot be loaded here.") from None
+    local_only = True  # the cache (or a folder) first: no network, no waiting
+    try:
+        hf_model = GPT2LMHeadModel.from_pretrained(name, local_files_only=True)
+    except OSError as err:
+        if os.path.isdir(name):
+            raise GPT2Unavailable(f"{name} holds no model saved by save_pretrained "
+                                  f"({_first_line(err)}).") from None
+        if not allow_download:
+            raise GPT2Unavailable(f"{name!r} is not in the local Hugging Face cache, and downloading "
+                                  "is off (allow_download=False).") from None
+        if not _hub_reachable(timeout):
+            raise GPT2Unavailable(f"the Hugging Face Hub is not reachable from here, so {name!r} "
+                                  "cannot be downloaded (on Colab it can).") from None
+        local_only = False
+        try:
+            hf_model = GPT2LMHeadModel.from_pretrained(name)
+        except OSError as err:
+            raise GPT2Unavailable(f"could not download {name!r} from the Hugging Face Hub "
+                                  f"({_first_line(err)}).") from None
+    hf_model.eval()
+    tokenizer = None
+    if not os.path.isdir(name) or any(os.path.isfile(os.path.join(name, f)) for f in _TOKENIZER_FILES):
+        try:
+            tokenizer = AutoTokenizer.from_pretrained(name, local_files_only=local_only)
+        except OSError as err:
+            raise GPT2Unavailable(f"{name!r}: its tokenizer could not be loaded ({_first_line(err)}).") from None
+    return from_hf_gpt2(hf_model).eval(), hf_model, tokenizer
+
+
+#: Where tiktoken downloads GPT-2's vocabulary from (``tiktoken_ext.openai_public.gpt2``).
+GPT2_VOCAB_FILES = ("https://openaipublic.blob.core.windows.net/gpt-2/encodings/main/vocab.bpe",
+                    "https://openaipublic.blob.core.windows.net/gpt-2/encodings/main/encoder.json")
+
+
+def _tiktoken_cached(urls) -> bool:
+    """True when tiktoken's file cache holds every file of ``urls`` (its cache rule: SHA-1 of the URL)."""
+    import hashlib
+    import os
+    import tempfile
+
+    cache_dir = os.environ.get("TIKTOKEN_CACHE_DIR",
+                               os.environ.get("DATA_GYM_CACHE_DIR", os.path.join(tempfile.gettempdir(), "data-gym-cache")))
+    return bool(cache_dir) and all(
+        os.path.isfile(os.path.join(cache_dir, hashlib.sha1(u.encode()).hexdigest())) for u in urls)
+
+
+def load_gpt2_encoding(*, allow_download: bool = True, timeout: float = 3.0):
+    """Lesson 2: tiktoken's GPT-2 encoding (50,257 tokens), the vocabulary of OpenAI's GPT-2.
+
+    tiktoken downloads its two vocabulary files (about 1.5 MB) the first time and caches them. They
+    are taken from that cache when they are there; otherwise they are downloaded, if
+    ``allow_download`` is set and the server answers within ``timeout`` seconds. Raises
+    :class:`GPT2Unavailable` with a one-line reason when tiktoken is not installed or the files are
+    neither cached nor downloadable.
+    """
+    try:
+        import tiktoken
+    except ImportError:
+        raise GPT2Unavailable("tiktoken is not installed (pip install tiktoken), "
+                              "so GPT-2's vocabulary cannot be loaded here.") from None
+    if not _tiktoken_cached(GPT2_VOCAB_FILES):
+        if not allow_download:
+            raise GPT2Unavailable("GPT-2's vocabulary is not in tiktoken's cache, and downloading is off "
+                                  "(allow_download=False).")
+        if not _reachable(GPT2_VOCAB_FILES[0], timeout):
+            raise GPT2Unavailable("the server tiktoken downloads GPT-2's vocabulary from is not reachable "
+                                  "from here (on Colab it is).")
+    return tiktoken.get_encoding("gpt2")

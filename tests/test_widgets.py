@@ -23,8 +23,8 @@ from llmcourse.model import GPT, GPTConfig  # noqa: E402
 from llmcourse.tokenizers import CharTokenizer  # noqa: E402
 from llmcourse.viz.common import GREY, ORANGE, new_figure  # noqa: E402
 from llmcourse.widgets import (SamplingExplorer, attention_explorer, attention_state,  # noqa: E402
-                               attention_view, draw_sampling, ipywidgets_major, sample_counts,
-                               sampling_explorer, sampling_state)
+                               attention_view, draw_sampling, format_sampling, ipywidgets_major,
+                               sample_counts, sampling_explorer, sampling_state)
 
 SEED_LOGITS = [2.0, 1.0, 0.5, 0.0]
 SEED_LABELS = ["on", "the", "mat", "in"]
@@ -218,6 +218,12 @@ def test_display_publishes_widget_png_and_text_once_per_cell(monkeypatch):
     Shell.execution_count = 6  # a later cell may show it again
     ex._ipython_display_()
     assert len(shown) == 2
+
+
+def test_one_kept_token_has_entropy_zero_not_minus_zero():
+    for state in (sampling_state(SEED_LOGITS, greedy=True), sampling_state(SEED_LOGITS, top_k=1)):
+        assert math.copysign(1.0, state["entropy"]) == 1.0  # -0.0 would print as "-0.000"
+        assert "entropy 0.000 nats" in format_sampling(state, SEED_LABELS)
 
 
 def test_show_prints_the_table_outside_a_notebook(capsys):

@@ -72,7 +72,7 @@ def sampling_state(logits, temperature: float = 1.0, top_k: int | None = None,
         "probs": probs, "tempered": tempered, "nucleus_input": nucleus_input, "kept": kept,
         "order": order, "cumulative": torch.cumsum(nucleus_input[order], dim=0),
         "kept_mass": float(tempered[kept].sum()), "n_kept": int(kept.sum()),
-        "entropy": float(S.entropy(probs)), "entropy_before": float(S.entropy(tempered)),
+        "entropy": max(0.0, float(S.entropy(probs))), "entropy_before": max(0.0, float(S.entropy(tempered))),
         "temperature": t, "top_k": k, "top_p": p, "greedy": greedy, "vocab_size": x.numel(),
     }
 
