@@ -125,55 +125,6 @@ def _first_line(err: Exception) -> str:
     return (str(err).strip().splitlines() or [type(err).__name__])[0]
 
 
-def load_gpt2(name: str = "gpt2", *, allow_download: bool = True, timeout: float = 3.0):
-    """Lesson 17: OpenAI's GPT-2 in the course's :class:`GPT` -> ``(model, hf_model, tokenizer)``.
-
-    ``name`` is a model on the Hugging Face Hub (``"gpt2"`` is the 124M one, about 550 MB) or a
-    folder written by ``save_pretrained``. The weights come from the local Hugging Face cache when
-    they are there; otherwise they are downloaded, if ``allow_download`` is set and the Hub answers
-    within ``timeout`` seconds. ``model`` is our ``GPT`` built by :func:`from_hf_gpt2`,
-    ``hf_model`` the ``transformers.GPT2LMHeadModel`` it was copied from (both in eval mode), and
-    ``tokenizer`` GPT-2's tokenizer, or None when ``name`` comes without one.
-
-    Raises :class:`GPT2Unavailable` with a one-line reason when ``transformers`` is not installed
-    or the weights are neither on this machine nor downloadable.
-    """
-    import os
-
-    try:
-        from transformers import AutoTokenizer, GPT2LMHeadModel
-    except ImportError:
-        raise GPT2Unavailable("transformers is not installed (pip install transformers), "
-                              "so GPT-2's weights cannot be loaded here.") from None
-    local_only = True  # the cache (or a folder) first: no network, no waiting
-    try:
-        hf_model = GPT2LMHeadModel.from_pretrained(name, local_files_only=True)
-    except OSError as err:
-        if os.path.isdir(name):
-            raise GPT2Unavailable(f"{name} holds no model saved by save_pretrained "
-                                  f"({_first_line(err)}).") from None
-        if not allow_download:
-            raise GPT2Unavailable(f"{name!r} is not in the local Hugging Face cache, and downloading "
-                                  "is off (allow_download=False).") from None
-        if not _hub_reachable(timeout):
-            raise GPT2Unavailable(f"the Hugging Face Hub is not reachable from here, so {name!r} "
-                                  "cannot be downloaded (on Colab it can).") from None
-        local_only = False
-        try:
-            hf_model = GPT2LMHeadModel.from_pretrained(name)
-        except OSError as err:
-            raise GPT2Unavailable(f"could not download {name!r} from the Hugging Face Hub "
-                                  f"({_first_line(err)}).") from None
-    hf_model.eval()
-    tokenizer = None
-    if not os.path.isdir(name) or any(os.path.isfile(os.path.join(name, f)) for f in _TOKENIZER_FILES):
-        try:
-            tokenizer = AutoTokenizer.from_pretrained(name, local_files_only=local_only)
-        except OSError as err:
-            raise GPT2Unavailable(f"{name!r}: its tokenizer could not be loaded ({_first_line(err)}).") from None
-    return from_hf_gpt2(hf_model).eval(), hf_model, tokenizer
-
-
 #: Where tiktoken downloads GPT-2's vocabulary from (``tiktoken_ext.openai_public.gpt2``).
 GPT2_VOCAB_FILES = ("https://openaipublic.blob.core.windows.net/gpt-2/encodings/main/vocab.bpe",
                     "https://openaipublic.blob.core.windows.net/gpt-2/encodings/main/encoder.json")

@@ -1,4 +1,4 @@
-"""Loading GPT-2's own weights into the course's GPT (``llmcourse.hf.load_gpt2``, lesson 17).
+"""Loading GPT-2's own weights into the course's GPT (``llmcourse.pretrained.load_gpt2``, lesson 17).
 
 Nothing is downloaded: a small random GPT-2 saved with ``save_pretrained`` stands in for
 OpenAI's checkpoint, and the offline answers are checked with the network check replaced.
@@ -12,8 +12,8 @@ import torch
 transformers = pytest.importorskip("transformers")
 from transformers import GPT2Config, GPT2LMHeadModel  # noqa: E402
 
-from llmcourse import hf  # noqa: E402
-from llmcourse.hf import GPT2Unavailable, load_gpt2  # noqa: E402
+from llmcourse import hf, pretrained  # noqa: E402
+from llmcourse.pretrained import GPT2Unavailable, load_gpt2  # noqa: E402
 from llmcourse.model import GPT  # noqa: E402
 from llmcourse.sampling import generate  # noqa: E402
 
@@ -120,8 +120,8 @@ def test_lesson17_section_without_transformers_prints_one_line_and_moves_on(monk
 
 def test_lesson17_section_offline_prints_one_line_and_moves_on(monkeypatch, capsys):
     monkeypatch.setattr(hf, "_hub_reachable", lambda timeout: pytest.fail("fast mode must not touch the network"))
-    real = hf.load_gpt2  # the real loader, asked for a name no cache holds (a machine may have gpt2 cached)
-    monkeypatch.setattr(hf, "load_gpt2", lambda name, allow_download: real(NOT_CACHED, allow_download=allow_download))
+    real = pretrained.load_gpt2  # the real loader, asked for a name no cache holds (a machine may have gpt2 cached)
+    monkeypatch.setattr(pretrained, "load_gpt2", lambda name, allow_download: real(NOT_CACHED, allow_download=allow_download))
     _run_lesson17_section()
     lines = capsys.readouterr().out.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("GPT-2 skipped:")
@@ -137,7 +137,7 @@ class _LetterTokenizer:  # stands in for GPT-2's tokenizer: one id per character
 
 def test_lesson17_section_with_weights_compares_and_generates(monkeypatch, capsys, saved_gpt2):
     ours, theirs, _ = load_gpt2(saved_gpt2)
-    monkeypatch.setattr(hf, "load_gpt2", lambda name, allow_download: (ours, theirs, _LetterTokenizer()))
+    monkeypatch.setattr(pretrained, "load_gpt2", lambda name, allow_download: (ours, theirs, _LetterTokenizer()))
     namespace = _run_lesson17_section()
     out = capsys.readouterr().out
     assert "OpenAI's GPT-2 in our GPT:" in out and "max |our logits - Hugging Face's|" in out
