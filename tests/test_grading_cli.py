@@ -59,7 +59,7 @@ def test_notebook_that_raises_is_graded_up_to_the_error(tmp_path):
         ("10.1", "passed", 1), ("10.2", "not reached", 0)]
     assert entry["error"]["error"].startswith("ValueError: boom") and entry["error"]["cell"] == 4
     text = format_report({"notebooks": [entry], "points": 1, "max_points": 3})
-    assert "stopped: cell 4 raised ValueError: boom" in text and "TOTAL 1/3" in text
+    assert "stopped: code cell 4: ValueError: boom" in text and "TOTAL 1/3" in text
     entry = grade_notebook(path, keep_going=True, record=False)
     assert [(r["id"], r["status"]) for r in entry["exercises"]][:2] == [("10.1", "passed"), ("10.2", "failed")]
     assert "hint" in entry["exercises"][1]["message"]
