@@ -18,6 +18,7 @@ import argparse
 import contextlib
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -126,10 +127,8 @@ def _records(outdir: str) -> list[dict]:
     """The outcome records the kernel saved, oldest first. Read as plain data only
     (``torch.load(weights_only=True)``): a file the notebook forged cannot run code here."""
     out = []
-    names = sorted(os.listdir(outdir), key=lambda n: [int(x) if x.isdigit() else x for x in n[:-3].split("-")])
-    for name in names:
-        if not name.endswith(".pt"):
-            continue
+    names = [n for n in os.listdir(outdir) if re.fullmatch(r"\d+-\d+\.pt", n)]  # PID-SEQ.pt
+    for name in sorted(names, key=lambda n: tuple(int(x) for x in n[:-3].split("-"))[::-1]):
         p = os.path.join(outdir, name)
         with contextlib.suppress(Exception):
             if os.path.getsize(p) > MAX_RECORD_BYTES:

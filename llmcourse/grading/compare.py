@@ -7,7 +7,7 @@ dtype, then NaN/inf, then values. Each returns ``None`` when the outputs agree, 
 >>> close()(torch.tensor([1.0, 2.0]), torch.tensor([1.0, 2.0])) is None
 True
 >>> print(close(atol=1e-3)(torch.tensor([1.0, 2.5]), torch.tensor([1.0, 2.0])).text)
-values differ: largest error 0.5 at index (1,) (expected 2, got 2.5); tolerance atol=0.001, rtol=1e-05
+values differ: largest error 0.5 (relative 0.25) at index (1,) (expected 2, got 2.5); tolerance atol=0.001, rtol=1e-05
 >>> exact()(torch.ones(2, 2), torch.ones(2, 2, dtype=torch.bool)).kind
 'dtype'
 """
