@@ -260,9 +260,13 @@ def grade(ex: registry.Exercise, submission, seed: int, trace: list | None = Non
         cases = ex.cases(Rand(seed))
     refs = reference_modules(ex, cases, seed)
     outcomes = run_submission(ex, submission, cases, seed, refs)
+    seen = outcomes if trace is None else _tee(outcomes, trace)
     try:
-        seen = outcomes if trace is None else _tee(outcomes, trace)
         return judge(ex, seed, seen, cases=cases, refs=refs)
+    except Exception:
+        for _ in seen:  # grade judges the outputs itself: let it see them all
+            pass
+        raise
     finally:
         outcomes.close()  # stops the worker if the verdict came before its last case
 
