@@ -15,6 +15,8 @@ import pytest
 import torch
 
 from llmcourse.grading import FAILED, NOT_IMPLEMENTED, PASSED, Case, Mistake, check, close, exercise, get, registry
+from llmcourse.grading.cases import Rand
+
 ISOLATION_ENV = "LLMCOURSE_CHECK_ISOLATION"  # fork (default on Linux) or thread
 
 LIMIT = 0.5  # seconds: the time limit of the throw-away exercise below
@@ -296,3 +298,32 @@ def test_not_implemented_and_module_submissions_still_work_in_the_worker():
     for ex in modules:
         r = check(ex.id, ex.reference, quiet=True, record=False)
         assert r.status == PASSED, r.message
+
+
+def _right_first_then(ex, mistake):
+    """A submission that is right on the first case, then behaves like ``mistake``."""
+    calls = [0]
+
+    def submission(*args, **kwargs):
+        calls[0] += 1
+        return (ex.reference if calls[0] == 1 else mistake.fn)(*args, **kwargs)
+
+    return submission
+
+
+@pytest.mark.parametrize("ex_id", ["02.3", "03.3", "06.1"])
+def test_real_exercises_name_no_mistake_the_submission_did_not_make(ex_id):
+    ex = get(ex_id)
+    first = ex.cases(Rand(0))[0]
+    named_wrongly = []
+    for m in ex.mistakes:
+        if not m.planted:
+            continue
+        ref_out, m_out = (f(*first.inputs()[0], **first.inputs()[1]) for f in (ex.reference, m.fn))
+        if ex.compare(m_out, ref_out) is None:
+            continue  # the mistake is right on the first case: the test below would say nothing
+        r = check(ex_id, _right_first_then(ex, m), seed=0, quiet=True, record=False)
+        assert r.status == FAILED
+        if r.mistake == m.name:
+            named_wrongly.append(m.name)
+    assert not named_wrongly, f"{ex_id}: hints of mistakes the submission did not make: {named_wrongly}"
