@@ -108,7 +108,8 @@ def to_plain(x, depth: int = 0):
     if x is None or type(x) in (bool, int, float, complex, str, bytes):
         return x
     if isinstance(x, torch.Tensor):
-        t = torch.Tensor.as_subclass(x, torch.Tensor).detach()
+        with torch._C.DisableTorchFunctionSubclass():  # a subclass's own methods are not asked
+            t = torch.Tensor.as_subclass(x, torch.Tensor).detach()
         if t.layout != torch.strided:
             t = t.to_dense()
         return t.cpu().clone().contiguous()  # own storage: nothing shared with learner objects
