@@ -30,8 +30,10 @@ from __future__ import annotations
 
 import builtins
 import contextlib
+import ctypes
 import io
 import os
+import pickle
 import queue
 import random
 import select
@@ -128,7 +130,7 @@ def to_plain(x, depth: int = 0):
     if isinstance(x, dict):
         return {to_plain(k, depth + 1): to_plain(v, depth + 1) for k, v in dict.items(x)}
     if isinstance(x, (set, frozenset)):
-        return {to_plain(v, depth + 1) for v in set.__iter__(set(x))}
+        return (frozenset if isinstance(x, frozenset) else set)(to_plain(v, depth + 1) for v in set(x))
     mod = type(x).__module__ or ""
     if mod.startswith("numpy"):
         if type(x).__name__ in ("ndarray", "matrix"):
@@ -138,47 +140,89 @@ def to_plain(x, depth: int = 0):
     return Opaque(type(x).__name__, _short_repr(x))
 
 
-_OPAQUE_TAG = "__llmcourse_opaque__"
+_TAG = "__llmcourse_plain__"  # wire encoding: (_TAG, kind, ...) tuples for non-builtin values
 
 
 def _to_wire(x):
-    """:class:`Opaque` values as tagged dicts, so ``torch.load(weights_only=True)`` reads them."""
+    """Plain data as builtins only (tensors as raw bytes), for :func:`dumps`."""
+    if isinstance(x, torch.Tensor):
+        t = x.detach().cpu().contiguous()
+        raw = t.reshape(-1).view(torch.uint8)  # bytes without numpy (bfloat16 has no numpy dtype)
+        data = ctypes.string_at(raw.data_ptr(), raw.numel()) if t.numel() else b""
+        return (_TAG, "tensor", str(t.dtype).replace("torch.", ""), tuple(t.shape), data)
     if isinstance(x, Opaque):
-        return {_OPAQUE_TAG: (x.type_name, x.text, x.numpy)}
-    if isinstance(x, tuple) and not isinstance(x, torch.Size):
+        return (_TAG, "opaque", x.type_name, x.text, x.numpy)
+    if isinstance(x, torch.Size):
+        return (_TAG, "size", tuple(int(d) for d in x))
+    if isinstance(x, (torch.dtype, torch.device)):
+        return (_TAG, type(x).__name__, str(x).replace("torch.", ""))
+    if isinstance(x, tuple):
         return tuple(_to_wire(v) for v in x)
     if isinstance(x, list):
         return [_to_wire(v) for v in x]
     if isinstance(x, dict):
-        return {k: _to_wire(v) for k, v in x.items()}
+        return {_to_wire(k): _to_wire(v) for k, v in x.items()}
+    if isinstance(x, (set, frozenset)):
+        return type(x)(_to_wire(v) for v in x)
     return x
+
+
+def _tensor_from(dtype_name, shape, data) -> torch.Tensor:
+    dtype = getattr(torch, str(dtype_name), None)
+    if not isinstance(dtype, torch.dtype) or not isinstance(shape, tuple) or not isinstance(data, bytes):
+        raise ValueError("not a tensor record")
+    if not data:
+        return torch.empty(shape, dtype=dtype)
+    return torch.frombuffer(bytearray(data), dtype=torch.uint8).view(dtype).reshape(shape)
 
 
 def from_wire(x):
-    """Inverse of the wire encoding; also the gate for data read from a file a kernel wrote."""
-    if isinstance(x, dict):
-        tag = x.get(_OPAQUE_TAG) if len(x) == 1 else None
-        if isinstance(tag, tuple) and len(tag) == 3:
-            return Opaque(str(tag[0]), str(tag[1]), bool(tag[2]))
-        return {k: from_wire(v) for k, v in x.items()}
-    if isinstance(x, tuple) and not isinstance(x, torch.Size):
+    """Inverse of :func:`_to_wire`."""
+    if isinstance(x, tuple):
+        if len(x) >= 2 and x[0] == _TAG:
+            kind, rest = x[1], x[2:]
+            if kind == "tensor" and len(rest) == 3:
+                return _tensor_from(*rest)
+            if kind == "opaque" and len(rest) == 3:
+                return Opaque(str(rest[0]), str(rest[1]), bool(rest[2]))
+            if kind == "size" and len(rest) == 1:
+                return torch.Size(rest[0])
+            if kind == "dtype" and len(rest) == 1 and isinstance(getattr(torch, str(rest[0]), None), torch.dtype):
+                return getattr(torch, rest[0])
+            if kind == "device" and len(rest) == 1:
+                return torch.device(str(rest[0]))
         return tuple(from_wire(v) for v in x)
     if isinstance(x, list):
         return [from_wire(v) for v in x]
-    if isinstance(x, torch.Tensor):
-        return torch.Tensor.as_subclass(x, torch.Tensor)
+    if isinstance(x, dict):
+        return {from_wire(k): from_wire(v) for k, v in x.items()}
+    if isinstance(x, (set, frozenset)):
+        return type(x)(from_wire(v) for v in x)
     return x
 
 
+class _PlainUnpickler(pickle.Unpickler):
+    """Unpickles builtins only: no class or function can be named, so no code runs."""
+
+    _ALLOWED = {("builtins", "complex"): complex, ("builtins", "set"): set,
+                ("builtins", "frozenset"): frozenset, ("builtins", "bytearray"): bytearray}
+
+    def find_class(self, module, name):
+        try:
+            return self._ALLOWED[(module, name)]
+        except KeyError:
+            raise pickle.UnpicklingError(f"{module}.{name} is not plain data") from None
+
+
 def dumps(obj) -> bytes:
-    buf = io.BytesIO()
-    torch.save(_to_wire(obj), buf)
-    return buf.getvalue()
+    """Plain data (see :func:`to_plain`) as bytes that :func:`loads` reads back."""
+    return pickle.dumps(_to_wire(obj), protocol=4)
 
 
 def loads(data: bytes):
-    """Read :func:`dumps` output safely: only tensors and plain containers (no code runs)."""
-    return from_wire(torch.load(io.BytesIO(data), weights_only=True))
+    """Read :func:`dumps` output safely: only builtins and tensors rebuilt from raw bytes, so data
+    a notebook forged cannot run code in the reader."""
+    return from_wire(_PlainUnpickler(io.BytesIO(data)).load())
 
 
 # --- global state a submission may change -------------------------------------------------------
@@ -257,8 +301,6 @@ def stream(job: Callable[[], Iterator[dict]], seconds: float) -> Iterator[dict]:
 
 def _die_with_parent() -> None:
     with contextlib.suppress(Exception):
-        import ctypes
-
         ctypes.CDLL(None).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG: the kernel's death kills us
 
 
