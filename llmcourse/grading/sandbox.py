@@ -22,8 +22,12 @@ in the calling process.
 True
 >>> [m["value"] for m in stream(lambda: ({"value": to_plain(i * i)} for i in range(3)), 5.0)][:3]
 [0, 1, 4]
->>> list(stream(lambda: iter(lambda: {"value": 0} if sum(range(10**7)) < 0 else None, 1), 0.3))[-1]
-{'timed_out': True}
+>>> def forever():
+...     while True:
+...         pass
+...     yield
+>>> list(stream(forever, 0.3))
+[{'timed_out': True}]
 """
 
 from __future__ import annotations
