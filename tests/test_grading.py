@@ -368,7 +368,7 @@ def test_grade_records_outputs_not_verdicts_and_judges_them_itself(monkeypatch, 
         ("10.1", PASSED, 1), ("10.2", FAILED, 0), ("10.3", FAILED, 0)]
     assert verdicts[1].message == SESSION["10.2"].message  # the same judge as in the notebook
     assert "Pass the function itself" in verdicts[2].message
-    (tmp_path / "1-99999.pt").write_bytes(b"not a record")  # unreadable files are ignored
+    (tmp_path / "1-99999.out").write_bytes(b"not a record")  # unreadable files are ignored
     assert len(_records(str(tmp_path))) == 3
 
 

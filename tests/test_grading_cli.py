@@ -110,8 +110,8 @@ CHEATS = [
     "d = os.environ.get('LLMCOURSE_GRADE_DIR')\n"
     "if d:\n"
     "    torch.save({'exercise_id': '10.4', 'seed': 0, 'outcomes': [{'value': 'passed'}]}, "
-    "os.path.join(d, '1-99999.pt'))\n"
-    "    open(os.path.join(d, '1-99998.pt'), 'w').write('passed')",
+    "os.path.join(d, '1-99999.out'))\n"
+    "    open(os.path.join(d, '1-99998.out'), 'w').write('passed')",
     # 2. the comparison and the package function behind the reference patched to accept a wrong mask
     "import torch, llmcourse.attention\n"
     "from llmcourse.grading import get\n"

@@ -37,7 +37,7 @@ def _save_outcomes(res: Result, trace: list) -> None:
     if not folder or not trace:  # no trace: an unknown exercise id
         return
     record = {"exercise_id": res.exercise_id, "seed": res.seed, "outcomes": trace}
-    path = os.path.join(folder, f"{os.getpid()}-{next(_RECORDS):05d}.pt")
+    path = os.path.join(folder, f"{os.getpid()}-{next(_RECORDS):05d}.out")
     try:
         with open(path + ".tmp", "wb") as fh:
             fh.write(dumps(record))
@@ -52,8 +52,10 @@ def check(exercise_id: str, submission=_MISSING, *, seed: int | None = None, str
 
     Prints one verdict line (and, on failure, the first failing case and a hint) and returns a
     :class:`Result` with ``passed``, ``points``, ``max_points`` and ``message``. Hidden cases are
-    random and fresh on every call; ``seed=`` replays a particular draw. Never raises on
-    anything your code does, unless strict mode is on and the check fails.
+    random and fresh on every call; ``seed=`` replays a particular draw. Your code runs in a
+    separate worker process (a thread on Windows and macOS) that the check stops at its time
+    limit, and nothing it changes (default dtype, grad mode, random state) outlives the check.
+    Never raises on anything your code does, unless strict mode is on and the check fails.
 
     >>> import torch
     >>> r = check("10.1", lambda T: torch.tril(torch.ones(T, T, dtype=torch.bool)), record=False)

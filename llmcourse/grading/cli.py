@@ -125,10 +125,10 @@ def _execute(path: Path, timeout: int, kernel: str, keep_going: bool, outdir: st
 
 def _records(outdir: str) -> list[dict]:
     """The outcome records the kernel saved, oldest first. Read as plain data only
-    (``torch.load(weights_only=True)``): a file the notebook forged cannot run code here."""
+    (:func:`~.sandbox.loads`): a file the notebook forged cannot run code here."""
     out = []
-    names = [n for n in os.listdir(outdir) if re.fullmatch(r"\d+-\d+\.pt", n)]  # PID-SEQ.pt
-    for name in sorted(names, key=lambda n: tuple(int(x) for x in n[:-3].split("-"))[::-1]):
+    names = [n for n in os.listdir(outdir) if re.fullmatch(r"\d+-\d+\.out", n)]  # PID-SEQ.out
+    for name in sorted(names, key=lambda n: tuple(int(x) for x in n[:-4].split("-"))[::-1]):
         p = os.path.join(outdir, name)
         with contextlib.suppress(Exception):
             if os.path.getsize(p) > MAX_RECORD_BYTES:
