@@ -315,9 +315,8 @@ def _child(job, w: int) -> None:
         signal.signal(signal.SIGINT, signal.SIG_IGN)  # the Stop button interrupts the parent only
         torch.set_num_threads(1)
         sys.stdout = sys.stderr = CappedText(0)
-        with standard_state():
-            for item in job():
-                _send(w, item)
+        for item in job():  # in the state the parent set up (run_check: standard_state)
+            _send(w, item)
         _send(w, {"end": True})
     except BaseException as exc:  # noqa: BLE001 - SystemExit, a failed send, ...
         code = 1
