@@ -17,7 +17,7 @@ Lesson authors write ``llmcourse/grading/lessons/lNN.py`` (see ``AUTHORING.md`` 
 2
 """
 
-from .api import RESULTS_ENV, SESSION, STRICT_ENV, LessonSummary, check, strict_mode, summary
+from .api import GRADE_ENV, SESSION, STRICT_ENV, LessonSummary, check, strict_mode, summary
 from .cases import Case, Rand
 from .compare import Mismatch, close, exact
 from .registry import Exercise, Mistake, all_exercises, exercise, exercises_for, get
@@ -27,5 +27,5 @@ __all__ = [
     "check", "summary", "Result", "CheckFailed", "LessonSummary", "strict_mode", "SESSION",
     "exercise", "Exercise", "Mistake", "Case", "Rand", "close", "exact", "Mismatch",
     "get", "exercises_for", "all_exercises",
-    "PASSED", "FAILED", "NOT_IMPLEMENTED", "ERROR", "STRICT_ENV", "RESULTS_ENV",
+    "PASSED", "FAILED", "NOT_IMPLEMENTED", "ERROR", "STRICT_ENV", "GRADE_ENV",
 ]

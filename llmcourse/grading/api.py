@@ -8,7 +8,7 @@ notebooks still run top to bottom. :func:`summary` then asserts the notebook's o
 
 from __future__ import annotations
 
-import json
+import itertools
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -16,10 +16,13 @@ from pathlib import Path
 from . import progress, registry
 from .result import ERROR, FAILED, NOT_IMPLEMENTED, PASSED, CheckFailed, Result
 from .runner import _MISSING, run_check
+from .sandbox import dumps
 
 STRICT_ENV = "LLMCOURSE_STRICT"
-#: If set, every check appends its result as one JSON line to this file (``grade`` uses it).
-RESULTS_ENV = "LLMCOURSE_RESULTS_FILE"
+#: Set by ``python -m llmcourse grade``: every check saves the plain outputs of the submission
+#: (not its verdict) in this folder, and ``grade`` judges them itself.
+GRADE_ENV = "LLMCOURSE_GRADE_DIR"
+_RECORDS = itertools.count(1)
 #: The latest result of each exercise checked in this Python session (this kernel).
 SESSION: dict[str, Result] = {}
 
@@ -28,13 +31,17 @@ def strict_mode() -> bool:
     return os.environ.get(STRICT_ENV, "0").strip().lower() in {"1", "true", "yes", "on"}
 
 
-def _append_results_file(res: Result) -> None:
-    path = os.environ.get(RESULTS_ENV)
-    if not path:
+def _save_outcomes(res: Result, trace: list) -> None:
+    """For ``grade``: what the submission returned on each case, never the verdict."""
+    folder = os.environ.get(GRADE_ENV)
+    if not folder or not trace:  # no trace: an unknown exercise id
         return
+    record = {"exercise_id": res.exercise_id, "seed": res.seed, "outcomes": trace}
+    path = os.path.join(folder, f"{os.getpid()}-{next(_RECORDS):05d}.out")
     try:
-        with open(path, "a", encoding="utf-8") as fh:
-            fh.write(json.dumps(res.to_dict()) + "\n")
+        with open(path + ".tmp", "wb") as fh:
+            fh.write(dumps(record))
+        os.replace(path + ".tmp", path)
     except OSError:
         pass
 
@@ -45,8 +52,10 @@ def check(exercise_id: str, submission=_MISSING, *, seed: int | None = None, str
 
     Prints one verdict line (and, on failure, the first failing case and a hint) and returns a
     :class:`Result` with ``passed``, ``points``, ``max_points`` and ``message``. Hidden cases are
-    random and fresh on every call; ``seed=`` replays a particular draw. Never raises on
-    anything your code does, unless strict mode is on and the check fails.
+    random and fresh on every call; ``seed=`` replays a particular draw. Your code runs in a
+    separate worker process (a thread on Windows and macOS) that the check stops at its time
+    limit, and nothing it changes (default dtype, grad mode, random state) outlives the check.
+    Never raises on anything your code does, unless strict mode is on and the check fails.
 
     >>> import torch
     >>> r = check("10.1", lambda T: torch.tril(torch.ones(T, T, dtype=torch.bool)), record=False)
@@ -54,12 +63,13 @@ def check(exercise_id: str, submission=_MISSING, *, seed: int | None = None, str
     >>> r.passed, r.points, r.max_points
     (True, 1, 1)
     """
-    res = run_check(exercise_id, submission, seed)
+    trace: list = []
+    res = run_check(exercise_id, submission, seed, trace)
     if not quiet:
         print(res.message)
         res.printed = True
     SESSION[res.exercise_id] = res
-    _append_results_file(res)
+    _save_outcomes(res, trace)
     if record and res.status != ERROR:
         progress.record(res)
     if (strict_mode() if strict is None else strict) and res.status in (FAILED, ERROR):

@@ -1,9 +1,15 @@
 """``python -m llmcourse grade PATH...`` and ``python -m llmcourse progress``.
 
-``grade`` runs each exercise notebook top to bottom in a fresh kernel (nbclient), collects the
-result of every ``check(...)`` call through a results file (``LLMCOURSE_RESULTS_FILE``), and
-prints a score table per notebook and a total (``--json`` for instructors). A notebook that raises
-is graded up to the failing cell; exercises after it count as "not reached".
+``grade`` runs each exercise notebook cell by cell in a fresh kernel (nbclient). Every
+``check(...)`` in the kernel saves what the submission *returned* on each case (plain data, in a
+folder named by ``LLMCOURSE_GRADE_DIR``); ``grade`` then judges those outputs itself, against
+references computed in its own process, which never runs notebook code. A cell that patches the
+package, the comparison or the check, or writes fake results, cannot change a verdict: at most it
+can report outputs, and only correct outputs pass. Only the notebook's own lesson counts toward its
+score; checks of other lessons' exercises are listed apart. A cell that raises stops the notebook
+(exercises after it are "not reached"); a cell that runs past ``--timeout`` seconds gets its kernel
+killed, and the notebook is graded up to that cell. Paths that are missing, unreadable or not
+notebooks are refused before any notebook runs (one line, exit 1); a kernel that dies exits 1.
 """
 
 from __future__ import annotations
@@ -12,15 +18,21 @@ import argparse
 import contextlib
 import json
 import os
+import re
+import shutil
 import subprocess
 import sys
 import tempfile
 from pathlib import Path
 
 from . import progress, registry
-from .api import RESULTS_ENV, STRICT_ENV
+from .api import GRADE_ENV, STRICT_ENV
+from .result import ERROR, Result
+from .runner import judge
+from .sandbox import loads, standard_state
 
 NOT_REACHED, NOT_CHECKED = "not reached", "not checked"
+MAX_RECORD_BYTES = 64 << 20
 
 
 @contextlib.contextmanager
@@ -47,52 +59,101 @@ def _notebooks(paths: list[str]) -> list[Path]:
     return out
 
 
-def _execute(path: Path, timeout: int, kernel: str, keep_going: bool, record: bool) -> tuple[list[dict], dict | None]:
-    """Run one notebook; return (check results in order, error or None)."""
+def notebook_problem(path: Path) -> str | None:
+    """Why ``path`` cannot be graded (missing, unreadable, not a notebook), or ``None``."""
+    import nbformat
+
+    if not path.exists():
+        return "file not found"
+    if not path.is_file():
+        return "not a file"
+    try:
+        raw = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        return f"cannot be read ({type(exc).__name__})"
+    if not raw.strip():
+        return "the file is empty, not a notebook"
+    try:
+        data = json.loads(raw)
+    except ValueError:
+        return "not a notebook (not JSON)"
+    if not isinstance(data, dict) or not isinstance(data.get("cells"), list):
+        return "not a notebook (JSON without a list of cells)"
+    try:
+        nbformat.reads(raw, as_version=4)
+    except Exception as exc:  # noqa: BLE001 - nbformat's many validation errors
+        return f"not a valid notebook ({type(exc).__name__})"
+    return None
+
+
+def _execute(path: Path, timeout: int, kernel: str, keep_going: bool, outdir: str) -> dict | None:
+    """Run the notebook's code cells in order in a fresh kernel; the first error (or ``None``).
+    Cells are counted here (code cell 1, 2, ...), never from saved execution counts."""
     import nbformat
     from nbclient import NotebookClient
     from nbclient.exceptions import CellExecutionError, CellTimeoutError, DeadKernelError
 
     nb = nbformat.read(path, as_version=4)
-    fd, results_file = tempfile.mkstemp(prefix="llmcourse-grade-", suffix=".jsonl")
-    os.close(fd)
-    error = None
-    env = {RESULTS_ENV: results_file, STRICT_ENV: "0", "MPLBACKEND": "Agg"}
-    if not record:
-        env[progress.PROGRESS_ENV] = "off"
+    env = {GRADE_ENV: outdir, STRICT_ENV: "0", "MPLBACKEND": "Agg", progress.PROGRESS_ENV: "off"}
+    error, k = None, 0
+    with _env(**env):
+        client = NotebookClient(nb, timeout=timeout, kernel_name=kernel, allow_errors=False,
+                                shutdown_kernel="immediate",
+                                resources={"metadata": {"path": str(path.parent.resolve())}})
+        with client.setup_kernel(stderr=subprocess.DEVNULL):  # the kernel's own log noise
+            for index, cell in enumerate(nb.cells):
+                if cell.cell_type != "code":
+                    continue
+                k += 1
+                try:
+                    client.execute_cell(cell, index)
+                except CellExecutionError as exc:
+                    ename = getattr(exc, "ename", "Error")
+                    evalue = str(getattr(exc, "evalue", "") or "").splitlines()[:1]
+                    err = {"cell": k, "error": f"{ename}: {evalue[0] if evalue else ''}"[:300]}
+                    error = error or err
+                    if not keep_going:
+                        break
+                except CellTimeoutError:
+                    error = {"cell": k, "error": f"ran longer than {timeout} s; the kernel was stopped"}
+                    break
+                except DeadKernelError:
+                    error = {"cell": k, "error": "the kernel died", "fatal": True}
+                    break
+    return error
+
+
+def _records(outdir: str) -> list[dict]:
+    """The outcome records the kernel saved, oldest first. Read as plain data only
+    (:func:`~.sandbox.loads`): a file the notebook forged cannot run code here."""
+    out = []
+    names = [n for n in os.listdir(outdir) if re.fullmatch(r"\d+-\d+\.out", n)]  # PID-SEQ.out
+    for name in sorted(names, key=lambda n: tuple(int(x) for x in n[:-4].split("-"))[::-1]):
+        p = os.path.join(outdir, name)
+        with contextlib.suppress(Exception):
+            if os.path.getsize(p) > MAX_RECORD_BYTES:
+                continue
+            with open(p, "rb") as fh:
+                rec = loads(fh.read())
+            if isinstance(rec, dict) and isinstance(rec.get("exercise_id"), str) \
+                    and isinstance(rec.get("seed"), int) and isinstance(rec.get("outcomes"), list) \
+                    and all(isinstance(o, dict) for o in rec["outcomes"]):
+                out.append(rec)
+    return out
+
+
+def _judge_record(rec: dict) -> Result | None:
+    """The verdict on one record, computed here from the package's own references."""
     try:
-        with _env(**env):
-            client = NotebookClient(nb, timeout=timeout, kernel_name=kernel, allow_errors=keep_going,
-                                    resources={"metadata": {"path": str(path.parent.resolve())}})
-            try:
-                client.execute(stderr=subprocess.DEVNULL)  # the kernel's own log noise
-            except CellExecutionError as exc:
-                error = _cell_error(nb, exc)
-            except CellTimeoutError:
-                error = {"cell": _running_cell(nb), "error": f"a cell ran longer than {timeout} s"}
-            except DeadKernelError as exc:
-                error = {"cell": _running_cell(nb), "error": f"the kernel died ({exc})"}
-        results = []
-        with open(results_file, encoding="utf-8") as fh:
-            for line in fh:
-                with contextlib.suppress(ValueError):
-                    results.append(json.loads(line))
-    finally:
-        os.unlink(results_file)
-    return results, error
-
-
-def _running_cell(nb) -> int | None:
-    """Index (1-based, code cells) of the last cell that started executing."""
-    code = [c for c in nb.cells if c.cell_type == "code"]
-    started = [i for i, c in enumerate(code, 1) if c.get("execution_count") is not None]
-    return started[-1] if started else None
-
-
-def _cell_error(nb, exc) -> dict:
-    ename = getattr(exc, "ename", "Error")
-    evalue = str(getattr(exc, "evalue", "") or "").splitlines()[:1]
-    return {"cell": _running_cell(nb), "error": f"{ename}: {evalue[0] if evalue else ''}"[:300]}
+        ex = registry.get(rec["exercise_id"])
+    except Exception:  # noqa: BLE001 - an unknown id: the kernel's check already said so
+        return None
+    try:
+        with standard_state(threads=1):
+            return judge(ex, rec["seed"], rec["outcomes"])
+    except Exception as exc:  # noqa: BLE001 - a bug in the exercise definition
+        return Result(ex.id, ex.title, ERROR, 0, ex.points, seed=rec["seed"],
+                      message=f"the grader itself failed ({type(exc).__name__}: {exc})")
 
 
 def grade_notebook(path: Path, timeout: int = 600, kernel: str = "python3", keep_going: bool = False,
@@ -104,16 +165,24 @@ def grade_notebook(path: Path, timeout: int = 600, kernel: str = "python3", keep
         les = lesson(path.name)
     except KeyError:
         les = None
-    entry = {"path": str(path), "lesson": les.id if les else None, "error": None, "exercises": []}
-    if not path.exists():
-        entry["error"] = {"cell": None, "error": "file not found"}
-        results = []
+    entry = {"path": str(path), "lesson": les.id if les else None, "error": None, "exercises": [],
+             "other_exercises": []}
+    problem = notebook_problem(path)
+    latest: dict[str, Result] = {}
+    if problem:
+        entry["error"] = {"cell": None, "error": problem, "fatal": True}
     else:
+        outdir = tempfile.mkdtemp(prefix="llmcourse-grade-")
         try:
-            results, entry["error"] = _execute(path, timeout, kernel, keep_going, record)
-        except Exception as exc:  # noqa: BLE001 - unreadable notebook, missing kernel, ...
-            results, entry["error"] = [], {"cell": None, "error": f"{type(exc).__name__}: {exc}"[:300]}
-    latest = {r["exercise_id"]: r for r in results}
+            entry["error"] = _execute(path, timeout, kernel, keep_going, outdir)
+            for rec in _records(outdir):
+                res = _judge_record(rec)
+                if res is not None:
+                    latest[res.exercise_id] = res
+        except Exception as exc:  # noqa: BLE001 - missing kernel, nbclient failure, ...
+            entry["error"] = {"cell": None, "error": f"{type(exc).__name__}: {exc}"[:300], "fatal": True}
+        finally:
+            shutil.rmtree(outdir, ignore_errors=True)
     rows = []
     for ex in (registry.exercises_for(les.number) if les else []):
         r = latest.pop(ex.id, None)
@@ -123,42 +192,59 @@ def grade_notebook(path: Path, timeout: int = 600, kernel: str = "python3", keep
                          "max_points": ex.points, "message": ""})
         else:
             rows.append(_row(r))
-    rows += [_row(r) for r in latest.values() if r.get("max_points")]  # other lessons' checks
+            if record:
+                progress.record(r)
     entry["exercises"] = rows
+    entry["other_exercises"] = [_row(r) for r in latest.values()]  # listed, not counted
     entry["points"] = sum(r["points"] for r in rows)
     entry["max_points"] = sum(r["max_points"] for r in rows)
     return entry
 
 
-def _row(r: dict) -> dict:
-    return {"id": r["exercise_id"], "title": r.get("title", ""), "status": r["status"],
-            "points": r.get("points", 0), "max_points": r.get("max_points", 0), "message": r.get("message", "")}
+def _row(r: Result) -> dict:
+    return {"id": r.exercise_id, "title": r.title, "status": r.status, "points": r.points,
+            "max_points": r.max_points, "message": r.message}
 
 
 def format_report(report: dict) -> str:
     lines = []
     for nb in report["notebooks"]:
         lines.append(f"{nb['path']}" + (f"  (lesson {nb['lesson']})" if nb["lesson"] else ""))
-        w = max([len(r["title"]) for r in nb["exercises"]] + [10])
+        rows = nb["exercises"] + nb.get("other_exercises", [])
+        w = max([len(r["title"]) for r in rows] + [10])
         for r in nb["exercises"]:
             lines.append(f"  {r['id']:<6}{r['title']:<{w}}  {r['status']:<16}{r['points']:>3}/{r['max_points']}")
         if not nb["exercises"]:
             lines.append("  (no graded exercises found)")
+        if nb.get("other_exercises"):
+            lines.append("  other lessons' exercises checked here (not counted):")
+            for r in nb["other_exercises"]:
+                lines.append(f"  {r['id']:<6}{r['title']:<{w}}  {r['status']:<16}{r['points']:>3}/{r['max_points']}")
         if nb["error"]:
-            where = f"cell {nb['error']['cell']}" if nb["error"].get("cell") else "the notebook"
-            lines.append(f"  stopped: {where} raised {nb['error']['error']}")
+            where = f"code cell {nb['error']['cell']}" if nb["error"].get("cell") else "the notebook"
+            lines.append(f"  stopped: {where}: {nb['error']['error']}")
         lines.append(f"  {'notebook total':<{w + 6}}  {'':<16}{nb['points']:>3}/{nb['max_points']}")
         lines.append("")
     lines.append(f"TOTAL {report['points']}/{report['max_points']} points over {len(report['notebooks'])} notebook(s)")
     return "\n".join(lines)
 
 
+def _refuse(message: str, as_json: bool) -> int:
+    print(f"grade: {message}", file=sys.stderr)
+    if as_json:
+        print(json.dumps({"error": message, "notebooks": [], "points": 0, "max_points": 0}))
+    return 1
+
+
 def cli_grade(argv: list[str]) -> int:
+    """Exit 0 when every notebook ran to its end or to a cell that raised or timed out; 1 when a
+    path cannot be graded (checked before anything runs) or a kernel died; 2 for usage errors."""
     ap = argparse.ArgumentParser(prog="python -m llmcourse grade",
                                  description="Run exercise notebooks in a fresh kernel and print their scores.")
     ap.add_argument("paths", nargs="+", metavar="PATH", help="notebooks, or folders of notebooks")
     ap.add_argument("--json", action="store_true", help="print the full report as JSON (for instructors)")
-    ap.add_argument("--timeout", type=int, default=600, help="seconds per cell (default 600)")
+    ap.add_argument("--timeout", type=int, default=600,
+                    help="seconds per cell; a longer cell's kernel is stopped (default 600)")
     ap.add_argument("--kernel", default="python3", help="Jupyter kernel name (default python3)")
     ap.add_argument("--continue-on-error", action="store_true",
                     help="keep running cells after one raises (default: grade up to the error)")
@@ -171,16 +257,26 @@ def cli_grade(argv: list[str]) -> int:
     except ImportError:
         print("grade runs notebooks with nbclient: pip install nbclient nbformat ipykernel", file=sys.stderr)
         return 2
+    if args.timeout < 1:
+        return _refuse(f"--timeout must be at least 1 second, got {args.timeout}", args.json)
     paths = _notebooks(args.paths)
     if not paths:
         print("no notebooks found in " + " ".join(args.paths), file=sys.stderr)
         return 2
+    for p in paths:
+        problem = notebook_problem(p)
+        if problem:
+            return _refuse(f"{p}: {problem}", args.json)
     nbs = [grade_notebook(p, args.timeout, args.kernel, args.continue_on_error, not args.no_progress)
            for p in paths]
     report = {"notebooks": nbs, "points": sum(n["points"] for n in nbs),
               "max_points": sum(n["max_points"] for n in nbs)}
     print(json.dumps(report, indent=1) if args.json else format_report(report))
-    return 1 if any(n["error"] and n["error"]["error"] == "file not found" for n in nbs) else 0
+    fatal = [n for n in nbs if n["error"] and n["error"].get("fatal")]
+    for n in fatal:
+        where = f" in code cell {n['error']['cell']}" if n["error"].get("cell") else ""
+        print(f"grade: {n['path']}: {n['error']['error']}{where}", file=sys.stderr)
+    return 1 if fatal else 0
 
 
 def cli_progress(argv: list[str]) -> int:

@@ -7,7 +7,7 @@ dtype, then NaN/inf, then values. Each returns ``None`` when the outputs agree, 
 >>> close()(torch.tensor([1.0, 2.0]), torch.tensor([1.0, 2.0])) is None
 True
 >>> print(close(atol=1e-3)(torch.tensor([1.0, 2.5]), torch.tensor([1.0, 2.0])).text)
-values differ: largest error 0.5 at index (1,) (expected 2, got 2.5); tolerance atol=0.001, rtol=1e-05
+values differ: largest error 0.5 (relative 0.25) at index (1,) (expected 2, got 2.5); tolerance atol=0.001, rtol=1e-05
 >>> exact()(torch.ones(2, 2), torch.ones(2, 2, dtype=torch.bool)).kind
 'dtype'
 """
@@ -19,7 +19,7 @@ from dataclasses import dataclass
 
 import torch
 
-from .show import kind, show
+from .show import Opaque, kind, show
 
 
 @dataclass
@@ -43,6 +43,8 @@ def _index(flat: int, shape: tuple) -> tuple:
 
 
 def _as_tensor(x):
+    if isinstance(x, Opaque) and x.numpy:  # a numpy array described by the worker
+        return x
     try:
         import numpy as np
 
@@ -181,8 +183,21 @@ class _Compare:
         err = (got64 - want64).abs().masked_fill(ok, 0).nan_to_num(nan=math.inf)
         first = int(err.flatten().argmax())
         i = _index(first, tuple(want.shape))
-        return Mismatch("value", f"values differ: largest error {err.flatten()[first].item():.3g} at index {i} "
-                                 f"(expected {want64[i].item():.6g}, got {got64[i].item():.6g}); {self.tol()}")
+        w, g = want64[i].item(), got64[i].item()
+        ws, gs = _distinct(w, g)
+        rel = abs(g - w) / abs(w) if w else math.inf
+        return Mismatch("value", f"values differ: largest error {err.flatten()[first].item():.3g} "
+                                 f"(relative {rel:.3g}) at index {i} (expected {ws}, got {gs}); {self.tol()}")
+
+
+def _distinct(a: float, b: float) -> tuple[str, str]:
+    """``a`` and ``b`` printed with the fewest significant digits (at least 6) that tell them
+    apart, so a message never shows two equal-looking numbers as the difference."""
+    for digits in range(6, 18):
+        sa, sb = f"{a:.{digits}g}", f"{b:.{digits}g}"
+        if sa != sb:
+            return sa, sb
+    return repr(a), repr(b)
 
 
 def _is_bool(x) -> bool:

@@ -16,12 +16,26 @@ raises.
 from __future__ import annotations
 
 import reprlib
+from dataclasses import dataclass
 
 import torch
 
 _REPR = reprlib.Repr()
 _REPR.maxlist = _REPR.maxtuple = _REPR.maxdict = _REPR.maxset = 8
 _REPR.maxstring = _REPR.maxother = 120
+
+
+@dataclass(frozen=True)
+class Opaque:
+    """A value that is not plain data (a learner's object, a numpy array, a module), described
+    inside the worker: its type name and a short ``repr``. It equals nothing the reference returns."""
+
+    type_name: str
+    text: str
+    numpy: bool = False
+
+    def __repr__(self) -> str:
+        return self.text
 
 
 def _cut(text: str, limit: int) -> str:
@@ -52,6 +66,8 @@ def tensor_text(t: torch.Tensor, limit: int = 400) -> str:
 def show(value, limit: int = 400) -> str:
     """One-line description of ``value``, at most ``limit`` characters."""
     try:
+        if isinstance(value, Opaque):
+            return _cut(f"{value.type_name}: {value.text}", limit)
         if isinstance(value, torch.Tensor):
             dtype = str(value.dtype).replace("torch.", "")
             head = f"tensor of shape {tuple(value.shape)} {dtype}"
@@ -65,6 +81,8 @@ def show(value, limit: int = 400) -> str:
 
 def kind(value) -> str:
     """Type, and dtype/shape for tensors: ``"tensor (3, 3) bool"``."""
+    if isinstance(value, Opaque):
+        return value.type_name
     if isinstance(value, torch.Tensor):
         return f"tensor {tuple(value.shape)} {str(value.dtype).replace('torch.', '')}"
     return type(value).__name__
