@@ -19,8 +19,10 @@ from __future__ import annotations
 import math
 
 import torch
+import torch.nn as nn
 
 from llmcourse.grading import close
+from llmcourse.model import GPTConfig
 
 
 def largest(value) -> float:
@@ -49,3 +51,21 @@ def scaled(atol: float = 1e-5, rtol: float = 1e-5):
         return close(atol=atol * max(1.0, largest(want)), rtol=rtol)(got, want)
 
     return compare
+
+
+class WindowSumModel(nn.Module):
+    """A stand-in language model whose prediction depends on every token it sees: after the
+    tokens ``x_0 .. x_t`` it predicts ``(x_0 + ... + x_t) mod vocab_size``. Like a GPT it has a
+    ``config`` with ``vocab_size`` and ``block_size`` and refuses longer inputs."""
+
+    def __init__(self, vocab_size: int = 7, block_size: int = 4):
+        super().__init__()
+        self.config = GPTConfig(vocab_size=vocab_size, block_size=block_size, n_layer=1, n_head=1, n_embd=1)
+
+    def forward(self, idx: torch.Tensor) -> torch.Tensor:
+        V, T = self.config.vocab_size, idx.shape[1]
+        if T > self.config.block_size:
+            raise ValueError(f"sequence of length {T} exceeds block_size={self.config.block_size}. "
+                             f"Crop the context: idx[:, -{self.config.block_size}:].")
+        nxt = idx.long().cumsum(dim=1) % V  # (B, T): the prediction after each prefix
+        return 5.0 * nn.functional.one_hot(nxt, V).float()  # (B, T, V) logits

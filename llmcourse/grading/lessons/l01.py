@@ -18,6 +18,7 @@ import torch
 import torch.nn as nn
 
 from llmcourse.grading import Case, Mistake, exact, exercise
+from llmcourse.grading.lessons._common import WindowSumModel
 from llmcourse.grading.registry import Alternative
 from llmcourse.model import GPT, GPTConfig
 from llmcourse.sampling import generate
@@ -231,24 +232,6 @@ def _loop(model, idx, n, pick=lambda logits: logits[:, -1, :].argmax(dim=-1), cr
             nxt = pick(model(ctx))  # (B,)
             out = torch.cat([out, nxt.unsqueeze(1)], dim=1) if append else torch.cat([idx, nxt.unsqueeze(1)], 1)
     return out
-
-
-class WindowSumModel(nn.Module):
-    """A stand-in language model whose prediction depends on every token it sees: after the
-    tokens ``x_0 .. x_t`` it predicts ``(x_0 + ... + x_t) mod vocab_size``. Like a GPT it has a
-    ``config`` with ``vocab_size`` and ``block_size`` and refuses longer inputs."""
-
-    def __init__(self, vocab_size: int = 7, block_size: int = 4):
-        super().__init__()
-        self.config = GPTConfig(vocab_size=vocab_size, block_size=block_size, n_layer=1, n_head=1, n_embd=1)
-
-    def forward(self, idx: torch.Tensor) -> torch.Tensor:
-        V, T = self.config.vocab_size, idx.shape[1]
-        if T > self.config.block_size:
-            raise ValueError(f"sequence of length {T} exceeds block_size={self.config.block_size}. "
-                             f"Crop the context: idx[:, -{self.config.block_size}:].")
-        nxt = idx.long().cumsum(dim=1) % V  # (B, T): the prediction after each prefix
-        return 5.0 * nn.functional.one_hot(nxt, V).float()  # (B, T, V) logits
 
 
 def _distinct_sums(r, B, T, V):
