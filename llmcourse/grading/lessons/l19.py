@@ -218,7 +218,7 @@ def _kv_cases(r):
     cases = []
     for b in (1, 4, r.choice([1, 2, 4])):  # 8-bit, float32, any
         L = r.integer(2, 48)
-        batch = r.choice([n for n in range(2, 17) if n != L])  # so a missing factor shows which one
+        batch = r.choice([n for n in range(3, 17) if n != L])  # not 2 (keys and values) nor L: each factor shows
         cases.append(Case(L, r.choice([64, 256, 768, 4096]), r.integer(1, 4096), batch_size=batch,
                           bytes_per_value=b))
     return cases + [Case(1, r.choice([64, 256]), 1).named("one layer, one token, batch 1")]
