@@ -108,7 +108,8 @@ def grader_table(seeds: list[int], ids: list[str]) -> int:
     seeds a mistake was rejected (and showed its own hint), or a correct answer passed."""
     os.environ["LLMCOURSE_STRICT"] = "0"
     os.environ["LLMCOURSE_PROGRESS_FILE"] = "off"
-    sys.path.insert(0, str(REPO))
+    if str(REPO) not in sys.path:
+        sys.path.insert(0, str(REPO))
     from llmcourse.grading import PASSED, all_exercises, check, get
 
     exercises = [get(i) for i in ids] if ids else all_exercises()
