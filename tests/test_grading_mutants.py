@@ -1,6 +1,8 @@
 """Graders must be able to fail: every planted bug (a Mistake with a buggy copy of the reference)
 of every registered exercise is rejected, and the learner sees that mistake's hint. The reference
-itself must get full marks. New lesson modules are picked up automatically."""
+itself, and every correct alternative (an Alternative: right, but written differently), must get
+full marks. New lesson modules are picked up automatically. ``tools/mutation_check.py --grader``
+runs the same over seeds 1-20."""
 
 from __future__ import annotations
 
@@ -11,6 +13,7 @@ from llmcourse.grading import FAILED, PASSED, all_exercises, check
 SEEDS = (0, 1, 2)  # hidden cases are random: a planted bug must be caught on every draw
 EXERCISES = all_exercises()
 PLANTED = [(ex, m) for ex in EXERCISES for m in ex.mistakes if m.planted]
+ALTERNATIVES = [(ex, a) for ex in EXERCISES for a in ex.alternatives]
 
 
 @pytest.fixture(autouse=True)
@@ -26,9 +29,17 @@ def test_reference_gets_full_marks(ex):
         assert (r.status, r.points) == (PASSED, ex.points), r.message
 
 
+@pytest.mark.parametrize("ex, alt", ALTERNATIVES, ids=[f"{e.id}-{a.name}" for e, a in ALTERNATIVES])
+def test_correct_alternative_gets_full_marks(ex, alt):
+    for seed in SEEDS:
+        r = check(ex.id, alt.fn, seed=seed, quiet=True, record=False)
+        assert (r.status, r.points) == (PASSED, ex.points), f"correct alternative {alt.name!r}: {r.message}"
+
+
 @pytest.mark.parametrize("ex", EXERCISES, ids=lambda e: e.id)
 def test_every_exercise_has_planted_bugs_cases_and_hints(ex):
-    assert any(m.planted for m in ex.mistakes), f"{ex.id}: add at least one Mistake(name, buggy_fn, hint=...)"
+    planted = sum(m.planted for m in ex.mistakes)
+    assert planted >= 3, f"{ex.id}: plant at least three typical mistakes, Mistake(name, buggy_fn, hint=...)"
     assert all(m.hint for m in ex.mistakes), f"{ex.id}: every mistake needs a hint"
     assert ex.visible, f"{ex.id}: give at least one visible case (the lesson's example)"
     assert ex.hidden is not None, f"{ex.id}: give hidden cases drawn from fresh random inputs"

@@ -1,5 +1,7 @@
 """Plant one known bug at a time in the package, run the tests that guard that code, and report
-whether they caught it (a maintainer's check that the tests can fail).
+whether they caught it (a maintainer's check that the tests can fail). With ``--grader``, check the
+exercise graders instead: every planted mistake must be rejected (with its own hint) and every
+correct alternative and the reference must pass, on each of many seeds.
 
 Every mutation runs in a throw-away copy of the repository (``git ls-files`` copied to a temporary
 folder), so the working tree is never touched, even if the run is killed.
@@ -7,8 +9,11 @@ folder), so the working tree is never touched, even if the run is killed.
     python tools/mutation_check.py            # all mutations
     python tools/mutation_check.py 0 3 7      # some of them, by index
     python tools/mutation_check.py --list
+    python tools/mutation_check.py --grader                 # graders, seeds 1-20, a table
+    python tools/mutation_check.py --grader --seeds 1-5 10.2 11.1
 
-Exit status 1 if a mutation survived (no test failed).
+Exit status 1 if a mutation survived (no test failed), or, with ``--grader``, if a planted mistake
+passed on some seed or a correct answer failed on some seed.
 """
 
 from __future__ import annotations
@@ -90,11 +95,67 @@ def run(indices: list[int]) -> int:
     return 1 if survived else 0
 
 
+def _seeds(text: str) -> list[int]:
+    out: list[int] = []
+    for part in text.split(","):
+        lo, _, hi = part.partition("-")
+        out += list(range(int(lo), int(hi or lo) + 1))
+    return out
+
+
+def grader_table(seeds: list[int], ids: list[str]) -> int:
+    """One row per planted mistake and per correct answer (reference and alternatives): on how many
+    seeds a mistake was rejected (and showed its own hint), or a correct answer passed."""
+    os.environ["LLMCOURSE_STRICT"] = "0"
+    os.environ["LLMCOURSE_PROGRESS_FILE"] = "off"
+    if str(REPO) not in sys.path:
+        sys.path.insert(0, str(REPO))
+    from llmcourse.grading import PASSED, all_exercises, check, get
+
+    exercises = [get(i) for i in ids] if ids else all_exercises()
+    n = len(seeds)
+    totals = dict(planted=0, rejected=0, own_hint=0, correct=0, passing=0)
+    bad = 0
+    print(f"seeds {seeds[0]}..{seeds[-1]} ({n})")
+    print(f"{'exercise':8} {'kind':11} {'rejected':>8} {'own hint':>8}  name")
+    for ex in exercises:
+        rows = [("reference", ex.reference)] + [(f"alt: {a.name}", a.fn) for a in ex.alternatives]
+        for name, fn in rows:
+            ok = sum(check(ex.id, fn, seed=s, quiet=True, record=False).status == PASSED for s in seeds)
+            totals["correct"] += 1
+            totals["passing"] += ok == n
+            bad += ok != n
+            flag = "" if ok == n else "   <-- a correct answer FAILED"
+            print(f"{ex.id:8} {'correct':11} {'':>8} {'':>8}  {name}: passed {ok}/{n}{flag}", flush=True)
+        for m in ex.mistakes:
+            if not m.planted:
+                continue
+            results = [check(ex.id, m.fn, seed=s, quiet=True, record=False) for s in seeds]
+            rej = sum(r.status != PASSED for r in results)
+            own = sum(r.mistake == m.name for r in results)
+            totals["planted"] += 1
+            totals["rejected"] += rej == n
+            totals["own_hint"] += own == n
+            bad += rej != n
+            flag = "" if rej == n else "   <-- PASSED on some seed"
+            flag = flag or ("" if own == n else "   (another hint shown)")
+            print(f"{ex.id:8} {'mistake':11} {rej:>5}/{n:<2} {own:>5}/{n:<2}  {m.name}{flag}", flush=True)
+    print(f"\n{len(exercises)} exercises; planted mistakes: {totals['planted']}, rejected on all {n} seeds: "
+          f"{totals['rejected']}, with their own hint on all seeds: {totals['own_hint']}; correct answers "
+          f"(references + alternatives): {totals['correct']}, passing on all seeds: {totals['passing']}")
+    return 1 if bad else 0
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("indices", nargs="*", type=int)
+    ap.add_argument("indices", nargs="*", help="mutation indices, or exercise ids with --grader")
     ap.add_argument("--list", action="store_true")
+    ap.add_argument("--grader", action="store_true", help="check the exercise graders over many seeds")
+    ap.add_argument("--seeds", default="1-20", help="with --grader: seeds, e.g. 1-20 or 1,5,9 (default 1-20)")
     args = ap.parse_args(argv)
+    if args.grader:
+        return grader_table(_seeds(args.seeds), args.indices)
+    args.indices = [int(i) for i in args.indices]
     if args.list:
         for i, (path, old, new, tests) in enumerate(MUTATIONS):
             print(f"[{i:2d}] {path}: {old.strip()[:60]!r} -> {new.strip()[:40]!r}  ({tests})")

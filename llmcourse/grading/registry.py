@@ -51,6 +51,19 @@ class Mistake:
 
 
 @dataclass
+class Alternative:
+    """A correct implementation written differently from the reference (``einsum`` for ``@``, a
+    loop for a vectorised expression, ``exp(x - logsumexp(x))`` for softmax, ...).
+
+    The test suite requires the check to pass it on every seed: it guards the tolerances and the
+    hidden cases against rejecting answers that are right but computed another way.
+    """
+
+    name: str
+    fn: Callable | type
+
+
+@dataclass
 class Exercise:
     """One graded exercise. Build it with :func:`exercise`; fields are documented there."""
 
@@ -65,6 +78,7 @@ class Exercise:
     hint: str | None = None
     run: Callable | None = None
     time_limit: float = 10.0
+    alternatives: list[Alternative] = field(default_factory=list)
 
     @property
     def lesson(self) -> str:
@@ -114,7 +128,7 @@ def exercise(id: str, title: str, *, reference: Callable | type, points: int = 1
              hidden: Callable[[Rand], Iterable[Case]] | Iterable[Case] | None = None,
              compare: Callable | None = None, mistakes: Iterable[Mistake] = (),
              hint: str | None = None, run: Callable | None = None,
-             time_limit: float = 10.0) -> Exercise:
+             time_limit: float = 10.0, alternatives: Iterable[Alternative] = ()) -> Exercise:
     """Register an exercise and return it.
 
     - ``reference``: the correct function, or an ``nn.Module`` class (then learners submit a
@@ -129,6 +143,8 @@ def exercise(id: str, title: str, *, reference: Callable | type, points: int = 1
     - ``run``: ``run(submission, case) -> output`` replaces the default call (function:
       ``submission(*case.args, **case.kwargs)``; module: build, copy weights, forward).
     - ``time_limit``: seconds for all cases of one check together.
+    - ``alternatives``: :class:`Alternative` entries, correct answers written differently from the
+      reference; the test suite requires each to pass on every seed.
     """
     ex_id = normalize_id(id)
     if ex_id in _REGISTRY:
@@ -141,8 +157,12 @@ def exercise(id: str, title: str, *, reference: Callable | type, points: int = 1
     names = [m.name for m in mistakes]
     if len(set(names)) != len(names):
         raise ValueError(f"exercise {ex_id}: mistake names must be unique, got {names}.")
+    alternatives = list(alternatives)
+    alt_names = [a.name for a in alternatives]
+    if len(set(alt_names)) != len(alt_names):
+        raise ValueError(f"exercise {ex_id}: alternative names must be unique, got {alt_names}.")
     ex = Exercise(ex_id, title, points, reference, visible, hidden, compare or close(), mistakes,
-                  hint, run, float(time_limit))
+                  hint, run, float(time_limit), alternatives)
     _REGISTRY[ex_id] = ex
     return ex
 

@@ -18,6 +18,8 @@ import torch
 import torch.nn as nn
 
 from llmcourse.grading import Case, Mistake, exact, exercise
+from llmcourse.grading.lessons._common import WindowSumModel
+from llmcourse.grading.registry import Alternative
 from llmcourse.model import GPT, GPTConfig
 from llmcourse.sampling import generate
 from llmcourse.tokenizer import CharTokenizer
@@ -91,6 +93,13 @@ def _first_dim(module):
     return sum(p.shape[0] for p in module.parameters())
 
 
+def _dedup_by_id(module):
+    seen = {}
+    for _, p in module.named_parameters(remove_duplicate=False):
+        seen[id(p)] = p.numel()
+    return sum(seen.values())
+
+
 exercise(
     "01.1", "Count the parameters of a model", points=1,
     reference=count_parameters,
@@ -121,6 +130,8 @@ exercise(
                 hint="p.shape[0] is one side of the tensor; p.numel() is the number of entries "
                      "(the product of all sizes)."),
     ],
+    alternatives=[Alternative("named_parameters()", lambda m: sum(p.numel() for _, p in m.named_parameters())),
+                  Alternative("every tensor, de-duplicated by id()", _dedup_by_id)],
 )
 
 
@@ -196,6 +207,11 @@ exercise(
                 hint="logits.max() is the value of the largest logit; the token id is its position, "
                      "torch.argmax(...)."),
     ],
+    alternatives=[Alternative("max(...).indices and .item()", lambda lg, tok: (
+                      lg[-1].max(dim=-1).indices.item(), tok.decode([lg[-1].max(dim=-1).indices.item()]))),
+                  Alternative("topk(1) on the last row", lambda lg, tok: (
+                      int(torch.topk(lg[lg.shape[0] - 1], 1).indices[0]),
+                      tok.decode([int(torch.topk(lg[lg.shape[0] - 1], 1).indices[0])])))],
 )
 
 
@@ -212,28 +228,33 @@ def _loop(model, idx, n, pick=lambda logits: logits[:, -1, :].argmax(dim=-1), cr
     out = idx
     with torch.no_grad():
         for _ in range(n if steps is None else steps):
-            ctx = out[:, -block:] if crop == "last" else out[:, :block]
+            ctx = {"last": out[:, -block:], "first": out[:, :block], "last1": out[:, -(block - 1):]}[crop]
             nxt = pick(model(ctx))  # (B,)
             out = torch.cat([out, nxt.unsqueeze(1)], dim=1) if append else torch.cat([idx, nxt.unsqueeze(1)], 1)
     return out
 
 
-class WindowSumModel(nn.Module):
-    """A stand-in language model whose prediction depends on every token it sees: after the
-    tokens ``x_0 .. x_t`` it predicts ``(x_0 + ... + x_t) mod vocab_size``. Like a GPT it has a
-    ``config`` with ``vocab_size`` and ``block_size`` and refuses longer inputs."""
+def _distinct_sums(r, B, T, V):
+    """B prompts of length T whose token sums differ mod V, so WindowSumModel continues each
+    differently."""
+    while True:
+        idx = r.randint(0, V, B, T)
+        if len(set((idx.sum(dim=1) % V).tolist())) == B:
+            return idx
 
-    def __init__(self, vocab_size: int = 7, block_size: int = 4):
-        super().__init__()
-        self.config = GPTConfig(vocab_size=vocab_size, block_size=block_size, n_layer=1, n_head=1, n_embd=1)
 
-    def forward(self, idx: torch.Tensor) -> torch.Tensor:
-        V, T = self.config.vocab_size, idx.shape[1]
-        if T > self.config.block_size:
-            raise ValueError(f"sequence of length {T} exceeds block_size={self.config.block_size}. "
-                             f"Crop the context: idx[:, -{self.config.block_size}:].")
-        nxt = idx.long().cumsum(dim=1) % V  # (B, T): the prediction after each prefix
-        return 5.0 * nn.functional.one_hot(nxt, V).float()  # (B, T, V) logits
+def _row0_for_all(model, idx, n):
+    return _loop(model, idx, n, pick=lambda lg: lg[0, -1, :].argmax(dim=-1).expand(lg.shape[0]))
+
+
+def _explicit_loop(model, idx, n):
+    block = model.config.block_size
+    for _ in range(n):
+        ctx = idx if idx.shape[1] <= block else idx[:, idx.shape[1] - block:]
+        with torch.no_grad():
+            nxt = model(ctx)[:, -1, :].max(dim=-1, keepdim=True).indices  # (B, 1)
+        idx = torch.cat((idx, nxt), dim=1)
+    return idx
 
 
 def _gen_cases(r):
@@ -245,6 +266,10 @@ def _gen_cases(r):
         Case(m, r.randint(0, V, 1, 3), r.integer(2, 4)).named("a short prompt, a few new tokens"),
         Case(m, r.randint(0, V, 2, 4), 3).named("a batch of two prompts"),
         Case(m, r.randint(0, V, 1, 1), 1).named("one token in, one token out"),
+        Case(WindowSumModel(7, 4), _distinct_sums(r, 3, 2, 7), r.integer(3, 6))
+        .named("three prompts that continue differently (sum mod 7 model)"),
+        Case(WindowSumModel(7, 4), _distinct_sums(r, 2, 4, 7), r.integer(2, 4))
+        .named("prompts of exactly block_size = 4 tokens"),
         Case(m2, r.randint(0, V2, 1, 5), r.integer(6, 10))
         .named("the text grows past block_size = 6 (crop to the last 6 tokens)"),
         Case(WindowSumModel(7, 4), r.randint(0, 7, 1, 3), r.integer(5, 8))
@@ -283,5 +308,12 @@ exercise(
                 lambda m, idx, n: _loop(m, idx, n, pick=lambda lg: lg[:, -1, :].argmin(dim=-1)),
                 hint="Greedy decoding appends the token with the LARGEST logit (argmax over the "
                      "vocabulary, dim=-1)."),
+        Mistake("the first prompt's token for every row", _row0_for_all,
+                hint="Each row of the batch is its own text: take the arg-max of every row, "
+                     "logits[:, -1, :].argmax(dim=-1), shape (B,), not row 0's token for all."),
+        Mistake("cropped to block_size - 1", lambda m, idx, n: _loop(m, idx, n, crop="last1"),
+                hint="The model sees up to block_size tokens: crop with idx[:, -block_size:], "
+                     "keeping exactly block_size of them."),
     ],
+    alternatives=[Alternative("explicit loop with max(...).indices", _explicit_loop)],
 )

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 from llmcourse.bpe import BPETokenizer
 from llmcourse.grading import Case, Mistake, exact, exercise
+from llmcourse.grading.registry import Alternative
 from llmcourse.tokenizer_walkthrough import BPEWalkthrough, bpe_walkthrough
 from llmcourse.tokenizer_walkthrough import count_pairs as _count_pairs
 from llmcourse.tokenizer_walkthrough import merge_pair as _merge_pair
@@ -84,12 +85,35 @@ def _non_overlapping(words):
     return counts
 
 
+def _distinct_words(words):
+    return _count_pairs([list(w) for w in dict.fromkeys(tuple(w) for w in words)])  # repeats dropped
+
+
+def _counter(words):
+    from collections import Counter
+
+    return dict(Counter(p for w in words for p in zip(w, w[1:])))
+
+
+def _index_loop(words):
+    counts = {}
+    for w in words:
+        for i in range(1, len(w)):
+            counts[w[i - 1], w[i]] = counts.get((w[i - 1], w[i]), 0) + 1
+    return counts
+
+
 def _pairs_cases(r):
     words = [list(_random_word(r)) for _ in range(r.integer(2, 7))]
     merged = [_merge_pair(list(w), ("l", "o"), "lo") for w in ("lowlow", "lower", "slow")]
+    distinct = [list(_random_word(r, low=2)) for _ in range(r.integer(1, 3))]
+    repeated = [list(w) for w in distinct * r.integer(2, 3)]
+    r.py.shuffle(repeated)
     return [
         Case([list("aaaa"), list("baab")]).named("repeated letters: (a, a) overlaps itself"),
         Case(words).named("random words"),
+        Case([list("low"), list("low"), list("lower"), list("low")]).named("a word that occurs three times"),
+        Case(repeated).named("random words, each repeated"),
         Case(merged).named("words with a merged symbol 'lo'"),
         Case([list("x")]).named("a one-letter word has no pairs"),
         Case([]).named("no words at all"),
@@ -120,7 +144,12 @@ exercise(
         Mistake("overlapping pairs skipped", _non_overlapping,
                 hint="Count every adjacent pair, overlapping ones too: 'aaa' holds (a, a) twice "
                      "(positions 0-1 and 1-2), even though one merge can only join one of them."),
+        Mistake("a repeated word counted once", _distinct_words,
+                hint="The corpus is a list of words, repeats included: 'low' three times adds its "
+                     "pairs three times. Do not de-duplicate the words (no set() or dict keys)."),
     ],
+    alternatives=[Alternative("collections.Counter over zip", _counter),
+                  Alternative("index loop", _index_loop)],
 )
 
 
@@ -170,9 +199,42 @@ def _no_return(word, pair, new):
     _merge_pair(word, pair, new)  # computes the answer, then forgets to return it
 
 
+def _joined_match(word, pair, new):
+    out, i = [], 0
+    while i < len(word):
+        if i + 1 < len(word) and word[i] + word[i + 1] == "".join(pair):  # compares the text only
+            out.append(new)
+            i += 2
+        else:
+            out.append(word[i])
+            i += 1
+    return out
+
+
+def _recursive(word, pair, new):
+    if len(word) < 2:
+        return list(word)
+    if (word[0], word[1]) == tuple(pair):
+        return [new] + _recursive(word[2:], pair, new)
+    return [word[0]] + _recursive(word[1:], pair, new)
+
+
+def _slice_compare(word, pair, new):
+    out, i, word = [], 0, list(word)
+    while i < len(word):
+        if word[i:i + 2] == list(pair):
+            out.append(new)
+            i += 2
+        else:
+            out.append(word[i])
+            i += 1
+    return out
+
+
 def _merge_cases(r):
     w = list(_random_word(r, "alo", 4, 12))
     return [
+        Case(["l", "ow", "lo", "w"], ("lo", "w"), "low").named("same letters, other symbols: 'l' + 'ow' is not ('lo', 'w')"),
         Case(list("aaa"), ("a", "a"), "aa").named("overlapping pair 'aaa'"),
         Case(list("lowlow"), ("l", "o"), "lo").named("the pair occurs twice"),
         Case(list("yellow"), ("o", "w"), "ow").named("the pair is at the very end"),
@@ -207,7 +269,11 @@ exercise(
         Mistake("merged right to left", _right_to_left,
                 hint="Scan from the left: 'aaa' with the pair (a, a) becomes ['aa', 'a'], not "
                      "['a', 'aa']."),
+        Mistake("matched the joined text", _joined_match,
+                hint="Compare the two symbols with the pair, (word[i], word[i+1]) == pair, not their "
+                     "joined text: ['l', 'ow'] spells 'low' but is not the pair ('lo', 'w')."),
     ],
+    alternatives=[Alternative("recursion", _recursive), Alternative("slices word[i:i+2]", _slice_compare)],
 )
 
 
@@ -267,6 +333,26 @@ def _once_each(text, merges, vocab):
     return _encode_with(text, merges, vocab, first_only)
 
 
+def _own_encoder(text, merges, vocab):
+    ids = []
+    for k, word in enumerate(text.split(" ")):
+        if k:
+            ids.append(vocab["_"])
+        symbols = list(word)
+        for a, b in merges:
+            out, i = [], 0
+            while i < len(symbols):
+                if i + 1 < len(symbols) and symbols[i] == a and symbols[i + 1] == b:
+                    out.append(a + b)
+                    i += 2
+                else:
+                    out.append(symbols[i])
+                    i += 1
+            symbols = out
+        ids += [vocab[s] for s in symbols]
+    return ids
+
+
 ORDER_MERGES = [("b", "c"), ("a", "b")]
 ORDER_VOCAB = {"a": 0, "b": 1, "c": 2, "_": 3, "bc": 4, "ab": 5}
 
@@ -312,6 +398,7 @@ exercise(
         Mistake("no word separator", _no_separator,
                 hint="Put the id of '_' (vocab['_']) between the words, as the seed's table does."),
     ],
+    alternatives=[Alternative("merges replayed with an inline loop", _own_encoder)],
 )
 
 
@@ -334,6 +421,21 @@ def _ignore(ids, token_bytes):
     return b"".join(token_bytes[int(i)] for i in ids).decode("utf-8", errors="ignore")
 
 
+def _drop_last_on_error(ids, token_bytes):
+    data = b"".join(token_bytes[int(i)] for i in ids)
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError:
+        return data[:-1].decode("utf-8", errors="replace")  # drops the last byte, hoping it was the cut
+
+
+def _bytearray(ids, token_bytes):
+    buf = bytearray()
+    for i in ids:
+        buf.extend(token_bytes[int(i)])
+    return buf.decode("utf-8", errors="replace")
+
+
 def _str_of_bytes(ids, token_bytes):
     return str(b"".join(token_bytes[int(i)] for i in ids))
 
@@ -352,6 +454,9 @@ def _decode_cases(r):
         Case(TOKENIZER.encode("naïve café 🙂"), BYTES).named("accents and an emoji"),
         Case(ids, BYTES).named("random multilingual text"),
         Case(TOKENIZER.encode("日本")[:-1], BYTES).named("cut in the middle of a character"),
+        Case(TOKENIZER.encode("日本")[:-2] + TOKENIZER.encode(" ok"), BYTES)
+        .named("a broken character in the middle of the text"),
+        Case(TOKENIZER.encode("café")[:-1], BYTES).named("cut after the first byte of 'é'"),
         Case([], BYTES).named("no ids"),
     ]
 
@@ -377,5 +482,9 @@ exercise(
         Mistake("invalid bytes dropped", _ignore,
                 hint="Use errors='replace', not 'ignore': an incomplete character becomes '\\ufffd' "
                      "(as tiktoken and BPETokenizer.decode do) instead of vanishing."),
+        Mistake("the last byte dropped on an error", _drop_last_on_error,
+                hint="A decoding error is not always in the last byte, and the bytes you drop are text. "
+                     "Decode all the joined bytes once with errors='replace'."),
     ],
+    alternatives=[Alternative("bytearray, extended token by token", _bytearray)],
 )

@@ -21,6 +21,7 @@ import torch.nn.functional as F
 
 from llmcourse import embedding
 from llmcourse.grading import Case, Mistake, close, exact, exercise
+from llmcourse.grading.registry import Alternative
 
 #: The seed's embedding matrix: "the"=0, "cat"=1, "sat"=2, "on"=3, d = 4.
 SEED_WORDS = ["the", "cat", "sat", "on"]
@@ -44,6 +45,9 @@ def _lookup_cases(r):
         Case(r.randint(0, V, T), E).named(f"a sequence of {T} ids into a ({V}, {d}) table"),
         Case(r.randint(0, V, B, T), E).named(f"a batch of ids, shape ({B}, {T})"),
         Case(torch.tensor([0, V - 1, 0, 0]), E).named("the first and the last row, repeated"),
+        Case(r.randint(0, V, T), r.randn(V, 1)).named(f"a table of width d = 1, shape ({V}, 1)"),
+        Case(r.randint(0, V, 1, T), E).named(f"a batch of one sequence, shape (1, {T})"),
+        Case(r.randint(0, V, B, 1), E).named(f"{B} sequences of one id each, shape ({B}, 1)"),
         Case(torch.tensor(r.integer(0, V - 1)), E).named("a single id (a 0-dimensional tensor)"),
         Case(r.randint(0, 50257, 3), r.randn(50257, 4)).named("GPT-2's vocabulary size, 50257 rows"),
     ]
@@ -66,10 +70,17 @@ exercise(
         Mistake("the vectors summed", lambda ids, E: E[ids].sum(dim=-2),
                 hint="Return one vector per token, shape (..., d); do not add the rows of a "
                      "sequence together."),
+        Mistake("size-1 dimensions squeezed away", lambda ids, E: E[ids].squeeze(),
+                hint="Do not .squeeze() the result: a batch of one sequence (1, T) must give (1, T, d), "
+                     "and a table of width d = 1 still gives a last dimension of size 1."),
         Mistake("batch flattened", lambda ids, E: E[ids.reshape(-1)],
                 hint="Keep the shape of ids: a (B, T) batch of ids gives a (B, T, d) result. "
                      "E[ids] does this without any reshape."),
     ],
+    alternatives=[Alternative("plain indexing E[ids]", lambda ids, E: E[ids]),
+                  Alternative("one-hot rows times E", lambda ids, E: F.one_hot(ids, E.shape[0]).to(E.dtype) @ E),
+                  Alternative("index_select, then reshape",
+                              lambda ids, E: E.index_select(0, ids.reshape(-1)).reshape(*ids.shape, E.shape[-1]))],
 )
 
 
@@ -96,6 +107,7 @@ def _cosine_cases(r):
         Case(torch.tensor([1.0, 0.0, 0.0]), torch.tensor([0.0, 2.0, 0.0])).named("orthogonal vectors"),
         Case(r.randn(B, T, d), r.randn(B, T, d, scale=0.1)).named(f"3-D inputs ({B}, {T}, {d})"),
         Case(a, _scaled_rows(r, N, d)).named("one vector (d,) against a table (N, d): broadcasting"),
+        Case(r.randn(1, d), r.randn(1, d, scale=5.0)).named(f"one pair in a batch of one, shape (1, {d})"),
     ]
 
 
@@ -124,11 +136,19 @@ exercise(
         Mistake("Euclidean distance", lambda a, b: (a - b).norm(dim=-1),
                 hint="That is the distance |a - b|. Cosine similarity is about the angle: "
                      "a . b / (|a| |b|)."),
+        Mistake("one length for the whole table", lambda a, b: _dot(a, b) / (a.norm() * b.norm()),
+                hint="Divide each dot product by the lengths of ITS two vectors: a.norm(dim=-1) and "
+                     "b.norm(dim=-1), not the norm of the whole tensor."),
         Mistake("summed over the first dimension", lambda a, b: (a * b).sum(0) / (a.norm(dim=0) * b.norm(dim=0)),
                 hint="Reduce over the LAST dimension (dim=-1), the d numbers of each vector; the "
                      "dimensions before it are separate vectors. (F.cosine_similarity's default "
                      "dim=1 is only right for 2-D inputs.)"),
     ],
+    alternatives=[Alternative("F.cosine_similarity", lambda a, b: F.cosine_similarity(a, b, dim=-1)),
+                  Alternative("normalise, then dot",
+                              lambda a, b: (F.normalize(a, dim=-1) * F.normalize(b, dim=-1)).sum(-1)),
+                  Alternative("einsum and sqrt", lambda a, b: torch.einsum("...d,...d->...", a, b)
+                              / torch.sqrt((a * a).sum(-1) * (b * b).sum(-1)))],
 )
 
 
@@ -189,6 +209,12 @@ def _self_zeroed(E, i, k):
     return torch.topk(s, k).indices
 
 
+def _argsort(E, i, k):
+    sims = torch.stack([F.cosine_similarity(E[j], E[i], dim=0) for j in range(E.shape[0])])
+    order = [int(j) for j in torch.argsort(sims, descending=True) if int(j) != i]
+    return torch.tensor(order[:k])
+
+
 def _similarities(E, i, k):
     return embedding.nearest_neighbours(E, i, k)[1]
 
@@ -221,4 +247,5 @@ exercise(
         Mistake("similarities instead of ids", _similarities,
                 hint="Return the ids (topk(...).indices, a LongTensor), not the similarity values."),
     ],
+    alternatives=[Alternative("cosine per row, argsort, skip i", _argsort)],
 )

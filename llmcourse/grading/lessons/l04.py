@@ -18,6 +18,7 @@ import torch
 
 from llmcourse.embedding import apply_rope, rope_angles, sinusoidal_encoding
 from llmcourse.grading import Case, Mistake, close, exercise
+from llmcourse.grading.registry import Alternative
 
 BASE = 10000.0
 
@@ -65,10 +66,29 @@ def _one_frequency(num_positions, dim):
     return _table(num_positions, dim, torch.ones(dim // 2, dtype=torch.float64))
 
 
+def _tutorial_float32(num_positions, dim):
+    """The PyTorch tutorial's formula, all in float32: exp(-2i log(10000) / dim)."""
+    pe = torch.zeros(num_positions, dim)
+    pos = torch.arange(num_positions, dtype=torch.float32).unsqueeze(1)  # (P, 1)
+    div = torch.exp(torch.arange(0, dim, 2, dtype=torch.float32) * (-torch.log(torch.tensor(BASE)) / dim))
+    pe[:, 0::2] = torch.sin(pos * div)
+    pe[:, 1::2] = torch.cos(pos * div)
+    return pe
+
+
+def _loops(num_positions, dim):
+    import math
+
+    return torch.tensor([[math.sin(p / BASE ** (2 * (j // 2) / dim)) if j % 2 == 0
+                          else math.cos(p / BASE ** (2 * (j // 2) / dim)) for j in range(dim)]
+                         for p in range(num_positions)])
+
+
 def _table_cases(r):
     return [
         Case(r.integer(8, 128), 2 * r.integer(3, 32)).named("a random size"),
         Case(50, 16).named("50 positions, 16 dimensions"),
+        Case(1024, 2 * r.integer(4, 48)).named("GPT-2's context, 1024 positions"),
         Case(1, 2).named("one position, two dimensions"),
         Case(r.integer(2, 20), 2).named("two dimensions"),
     ]
@@ -104,6 +124,8 @@ exercise(
                 hint="Every pair i has its own frequency 10000**(-2i/dim); with the same angle p in "
                      "every pair the columns just repeat sin(p), cos(p)."),
     ],
+    alternatives=[Alternative("the PyTorch tutorial's float32 formula", _tutorial_float32),
+                  Alternative("Python loops and math.sin/cos", _loops)],
 )
 
 
@@ -155,6 +177,15 @@ def _rope_positive_exponent(x, offset=0):
     return _rotate(x, offset, inv_freq=1.0 / _inv_freq(x.shape[-1]))
 
 
+def _complex_rope(x, offset=0):
+    """Pairs as complex numbers, multiplied by e^(i angle) (Meta's LLaMA code)."""
+    T, d = x.shape[-2], x.shape[-1]
+    freqs = 1.0 / (BASE ** (torch.arange(0, d, 2).float() / d))  # (d/2,)
+    angles = torch.outer(torch.arange(offset, offset + T).float(), freqs)  # (T, d/2)
+    z = torch.view_as_complex(x.float().reshape(*x.shape[:-1], d // 2, 2).contiguous())
+    return torch.view_as_real(z * torch.polar(torch.ones_like(angles), angles)).reshape(x.shape).to(x.dtype)
+
+
 def _rope_cases(r):
     hd = 2 * r.integer(2, 16)
     return [
@@ -194,4 +225,5 @@ exercise(
         Mistake("offset ignored", _no_offset,
                 hint="Row t of x sits at position offset + t: add the offset to the positions."),
     ],
+    alternatives=[Alternative("complex numbers (view_as_complex, polar)", _complex_rope)],
 )

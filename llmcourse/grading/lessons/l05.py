@@ -22,6 +22,7 @@ import torch.nn as nn
 
 from llmcourse.embedding import embedding_scale
 from llmcourse.grading import Case, Mistake, close, exercise
+from llmcourse.grading.registry import Alternative
 
 
 # --- 05.1 the input embedding module --------------------------------------------------------------
@@ -72,6 +73,11 @@ class _Scaled(InputEmbedding):
         return self.drop(self.wte(idx) * math.sqrt(C) + self.wpe(torch.arange(T)))
 
 
+class _WeightSlice(InputEmbedding):
+    def forward(self, idx):
+        return self.drop(self.wte.weight[idx] + self.wpe.weight[: idx.shape[1]])  # rows of the tables
+
+
 def _module_cases(r):
     V, P, C = r.integer(5, 40), r.integer(4, 24), 2 * r.integer(2, 8)
     T, B = r.integer(2, P), r.integer(2, 4)
@@ -108,6 +114,7 @@ exercise(
                 hint="GPT-2 adds the two rows as they are; the sqrt(d_model) factor belongs to the 2017 "
                      "Transformer (exercise 05.2)."),
     ],
+    alternatives=[Alternative("rows of the weight tables, wpe.weight[:T]", _WeightSlice)],
 )
 
 
@@ -183,6 +190,8 @@ exercise(
         Mistake("d instead of sqrt(d)", _no_sqrt,
                 hint="The factor is the square root of d_model: math.sqrt(E.shape[1])."),
     ],
+    alternatives=[Alternative("F.embedding and d ** 0.5", lambda idx, E, pe: torch.nn.functional.embedding(idx, E)
+                              * E.shape[1] ** 0.5 + pe[: idx.size(1)])],
 )
 
 
@@ -252,4 +261,6 @@ exercise(
         Mistake("dropout in evaluation", _always,
                 hint="In evaluation (training=False) dropout does nothing: return x unchanged."),
     ],
+    alternatives=[Alternative("x * keep * (1 / (1 - p))", lambda x, keep, p, training:
+                              x * keep * (1.0 / (1.0 - p)) if training else x)],
 )

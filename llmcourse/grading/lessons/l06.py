@@ -24,6 +24,7 @@ import torch.nn as nn
 from llmcourse import norm as _norm
 from llmcourse.feedforward import MLP
 from llmcourse.grading import Case, Mistake, close, exercise
+from llmcourse.grading.registry import Alternative
 
 #: The seed's embeddings of "The", "cat", "sat" (the first three numbers of each), one row each.
 SEED_X = torch.tensor([[0.12, -0.50, 0.33],
@@ -42,6 +43,13 @@ def _affine(r, C):
     return 1.0 + 0.5 * r.randn(C), 0.5 * r.randn(C)
 
 
+def _rows_on_scales(r, n, C, low=-2.0, high=2.0, shift=3.0):
+    """n rows of width C, each with its own scale 10^U(low, high) and its own mean (a few times
+    the row's scale, so float32 keeps the spread well resolved)."""
+    scales = 10 ** (low + (high - low) * r.rand(n, 1))  # (n, 1)
+    return (r.randn(n, C) + shift * r.randn(n, 1)) * scales
+
+
 def _ln_cases(r):
     B, T, C = r.integer(2, 3), r.integer(3, 6), r.integer(4, 12)
     w, b = _affine(r, C)
@@ -53,6 +61,7 @@ def _ln_cases(r):
         Case(r.randn(T, C, scale=0.5) - 1.0, w, b, eps=1e-3).named("eps=1e-3 passed explicitly"),
         Case(tiny, w, b).named("rows with a tiny spread (std about 0.001)"),
         Case(const, w, b).named("constant rows (variance exactly 0)"),
+        Case(_rows_on_scales(r, r.integer(3, 6), C), w, b).named("rows on very different scales and means"),
         Case(r.randn(B, T, C, dtype=torch.float64) * 10, w.double(), b.double()).named("float64 input"),
     ]
 
@@ -79,6 +88,16 @@ def _first_axis(x, weight, bias, eps=1e-5):
     mean = x.mean(0, keepdim=True)
     var = x.var(0, keepdim=True, unbiased=False)
     return (x - mean) / torch.sqrt(var + eps) * weight + bias
+
+
+def _whole_tensor(x, weight, bias, eps=1e-5):
+    mean, var = x.mean(), x.var(unbiased=False)  # one mean and variance for every row together
+    return (x - mean) / torch.sqrt(var + eps) * weight + bias
+
+
+def _ln_rsqrt(x, weight, bias, eps=1e-5):
+    xc = x - x.mean(dim=-1, keepdim=True)
+    return xc * torch.rsqrt(xc.pow(2).mean(dim=-1, keepdim=True) + eps) * weight + bias
 
 
 exercise(
@@ -109,7 +128,16 @@ exercise(
                      "x_hat * weight + bias."),
         Mistake("weight and bias ignored", lambda x, weight, bias, eps=1e-5: _norm.layer_norm(x, eps=eps),
                 hint="After normalising, scale by weight and shift by bias: x_hat * weight + bias."),
+        Mistake("one mean and variance for the whole tensor", _whole_tensor,
+                hint="Normalise each row (each token's vector) on its own: mean and variance over the "
+                     "last dimension, dim=-1 with keepdim=True, not over the whole tensor."),
     ],
+    alternatives=[Alternative("F.layer_norm", lambda x, weight, bias, eps=1e-5:
+                              torch.nn.functional.layer_norm(x, x.shape[-1:], weight, bias, eps)),
+                  Alternative("centre, then rsqrt of the mean square", _ln_rsqrt),
+                  Alternative("torch.var_mean(unbiased=False)", lambda x, weight, bias, eps=1e-5: (
+                      (x - torch.var_mean(x, -1, unbiased=False, keepdim=True)[1])
+                      / torch.sqrt(torch.var_mean(x, -1, unbiased=False, keepdim=True)[0] + eps) * weight + bias))],
 )
 
 
@@ -127,6 +155,7 @@ def _rms_cases(r):
         Case(r.randn(T, C, scale=1e-3), w).named("rows with a tiny scale (about 0.001)"),
         Case(r.randn(T, C) * 5, w, eps=1e-2).named("eps=1e-2 passed explicitly"),
         Case(torch.zeros(2, C), w).named("all-zero rows"),
+        Case(_rows_on_scales(r, r.integer(3, 6), C), w).named("rows on very different scales"),
     ]
 
 
@@ -144,6 +173,10 @@ def _rms_eps_outside(x, weight, eps=1e-6):
 
 def _rms_sum(x, weight, eps=1e-6):
     return x / torch.sqrt((x * x).sum(-1, keepdim=True) + eps) * weight
+
+
+def _rms_whole(x, weight, eps=1e-6):
+    return x / torch.sqrt((x * x).mean() + eps) * weight  # one rms for every row together
 
 
 exercise(
@@ -167,7 +200,15 @@ exercise(
                      "do not sum them."),
         Mistake("weight ignored", lambda x, weight, eps=1e-6: _norm.rms_norm(x, eps=eps),
                 hint="Multiply the normalised vector by weight (the learned gain)."),
+        Mistake("one rms for the whole tensor", _rms_whole,
+                hint="Each row gets its own root mean square: mean over the last dimension "
+                     "(dim=-1, keepdim=True), not over every entry of the tensor."),
     ],
+    alternatives=[Alternative("rsqrt of pow(2).mean", lambda x, weight, eps=1e-6:
+                              x * torch.rsqrt(x.pow(2).mean(-1, keepdim=True) + eps) * weight),
+                  Alternative("vector_norm / sqrt(C)", lambda x, weight, eps=1e-6:
+                              weight * x / torch.sqrt(torch.linalg.vector_norm(x, dim=-1, keepdim=True) ** 2
+                                                      / x.shape[-1] + eps))],
 )
 
 

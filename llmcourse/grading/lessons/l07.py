@@ -24,6 +24,8 @@ import torch
 
 from llmcourse import attention
 from llmcourse.grading import Case, Mistake, close, exercise
+from llmcourse.grading.lessons._common import scaled
+from llmcourse.grading.registry import Alternative
 
 #: The seed's dry run: "The", "cat", "sat" with d_k = 4.
 DRY_Q = torch.tensor([[1.0, 0, 1, 0], [0, 1, 0, 1], [1, 1, 0, 0]])
@@ -47,6 +49,8 @@ def _qk_cases(r):
         Case(r.randn(B, Tk, d), r.randn(B, Tk, d)).named("a batch of sequences (B, T, d_k)"),
         Case(r.randn(B, 2, Tq, d), r.randn(B, 2, Tk, d)).named("batch and head dimensions (B, h, T, d_k)"),
         Case(r.randn(1, d), r.randn(Tk, d)).named("a single query"),
+        Case(r.randn(B, Tq, d, scale=8.0), r.randn(B, Tk, d, scale=8.0)).named("large inputs (entries around 8)"),
+        Case(r.randn(B, Tq, 1), r.randn(B, Tk, 1)).named("d_k = 1"),
     ]
 
 
@@ -55,7 +59,7 @@ exercise(
     reference=attention_scores,
     visible=[Case(DRY_Q, DRY_K).named("the seed's dry run: The, cat, sat with d_k = 4")],
     hidden=_qk_cases,
-    compare=close(atol=1e-5, rtol=1e-5),
+    compare=scaled(atol=1e-5, rtol=1e-5),
     hint="scores[..., i, j] = q_i . k_j / sqrt(d_k): q @ k.transpose(-2, -1) / math.sqrt(q.shape[-1]). "
          "(k.T reverses all dimensions of a batched tensor; transpose(-2, -1) swaps only the last two.)",
     mistakes=[
@@ -70,7 +74,13 @@ exercise(
         Mistake("keys times queries (transposed)",
                 lambda q, k: k @ q.transpose(-2, -1) / math.sqrt(q.shape[-1]),
                 hint="Row i must belong to query i: compute q @ k^T (shape (T_q, T_k)), not k @ q^T."),
+        Mistake("multiplied by sqrt(d_k)", lambda q, k: q @ k.transpose(-2, -1) * math.sqrt(q.shape[-1]),
+                hint="Scaling shrinks the scores: DIVIDE q @ k^T by sqrt(d_k), do not multiply."),
     ],
+    alternatives=[Alternative("einsum", lambda q, k: torch.einsum("...qd,...kd->...qk", q, k) / math.sqrt(q.shape[-1])),
+                  Alternative("queries scaled first", lambda q, k: (q / q.shape[-1] ** 0.5) @ k.mT),
+                  Alternative("torch.matmul and torch.sqrt", lambda q, k: torch.matmul(q, k.transpose(-1, -2))
+                              / torch.sqrt(torch.tensor(float(q.size(-1)))))],
 )
 
 
@@ -93,7 +103,16 @@ def _weight_cases(r):
         Case(r.randn(B, Tk, Tk)).named("a batch of score matrices"),
         Case(r.randn(Tq, Tk, scale=30.0) + 100.0).named("large scores (around 100)"),
         Case(r.randn(1, Tk)).named("a single query"),
+        Case(r.randn(B, Tq, Tk) + torch.tensor([90.0, -150.0, 0.0, -40.0])[:Tq].unsqueeze(-1))
+        .named("rows on very different scales (shifted by +90, -150, 0, ...)"),
+        Case(torch.tensor([[0.0, 0.0], [-200.0, -200.0]])).named("two rows far apart: [[0, 0], [-200, -200]]"),
+        Case(r.randn(Tq, 1)).named("a single key (every weight is 1)"),
     ]
+
+
+def _global_max(s):
+    e = torch.exp(s - s.max())  # one maximum for the whole tensor
+    return e / e.sum(dim=-1, keepdim=True)
 
 
 exercise(
@@ -101,7 +120,7 @@ exercise(
     reference=attention_weights,
     visible=[Case(attention_scores(DRY_Q, DRY_K)).named("the seed's scaled scores [[0.5, 0.5, 1], ...]")],
     hidden=_weight_cases,
-    compare=close(atol=1e-6, rtol=1e-5),
+    compare=close(atol=1e-6, rtol=1e-4),  # exp of large scores: float32 rounds x - max to ~1e-5 relative
     hint="Subtract each row's maximum, exponentiate, divide by the row sum over the last dimension.",
     mistakes=[
         Mistake("softmax over the queries (dim=-2)", lambda s: attention.softmax(s, dim=-2),
@@ -115,7 +134,12 @@ exercise(
                 / torch.exp(s - s.amax(dim=-1, keepdim=True)).sum(),
                 hint="Divide by the sum of each row (sum(dim=-1, keepdim=True)), not the sum of the "
                      "whole tensor."),
+        Mistake("one maximum for the whole tensor", _global_max,
+                hint="Subtract each row's own maximum, s.amax(dim=-1, keepdim=True): with one maximum "
+                     "for the whole tensor, a row far below it underflows to exp(...) = 0 and gives 0/0 = nan."),
     ],
+    alternatives=[Alternative("torch.softmax", lambda s: torch.softmax(s, dim=-1)),
+                  Alternative("exp(x - logsumexp(x))", lambda s: torch.exp(s - torch.logsumexp(s, dim=-1, keepdim=True)))],
 )
 
 
@@ -136,7 +160,19 @@ def _sdpa_cases(r):
         Case(r.randn(B, Tk, dk), r.randn(B, Tk, dk), r.randn(B, Tk, dv)).named("a batch (B, T, d)"),
         Case(r.randn(Tk, dk, scale=8.0), r.randn(Tk, dk, scale=8.0), r.randn(Tk, dv)).named(
             "large scores"),
+        Case(r.randn(B, 1, dk), r.randn(B, Tk, dk), r.randn(B, Tk, dv)).named("one query per sequence (T_q = 1)"),
+        Case(r.randn(Tq, dk), r.randn(1, dk), r.randn(1, dv)).named("a single key and value"),
     ]
+
+
+def _einsum_attention(q, k, v):
+    w = torch.softmax(torch.einsum("...qd,...kd->...qk", q, k) / math.sqrt(q.shape[-1]), dim=-1)
+    return torch.einsum("...qk,...kd->...qd", w, v), w
+
+
+def _torch_sdpa(q, k, v):
+    w = torch.softmax(q @ k.mT * q.shape[-1] ** -0.5, dim=-1)
+    return torch.nn.functional.scaled_dot_product_attention(q, k, v), w
 
 
 def _weights_then(q, k, v, combine):
@@ -154,7 +190,7 @@ exercise(
     reference=self_attention,
     visible=[Case(DRY_Q, DRY_K, DRY_V).named("the seed's dry run: The, cat, sat")],
     hidden=_sdpa_cases,
-    compare=close(atol=1e-5, rtol=1e-5),
+    compare=scaled(atol=1e-5, rtol=1e-4),
     hint="out = softmax(q @ k^T / sqrt(d_k), dim=-1) @ v; return (out, weights).",
     mistakes=[
         Mistake("weights transposed", lambda q, k, v: _weights_then(q, k, v, lambda w, v: w.transpose(-2, -1) @ v),
@@ -174,4 +210,6 @@ exercise(
                 hint="Each query's weights must sum to 1 over the keys: softmax over the last dimension "
                      "(dim=-1)."),
     ],
+    alternatives=[Alternative("einsum", _einsum_attention),
+                  Alternative("F.scaled_dot_product_attention for the output", _torch_sdpa)],
 )

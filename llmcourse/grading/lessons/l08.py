@@ -22,6 +22,8 @@ import torch.nn as nn
 
 from llmcourse import attention
 from llmcourse.grading import Case, Mistake, close, exercise
+from llmcourse.grading.lessons._common import scaled
+from llmcourse.grading.registry import Alternative
 
 #: The lesson's example: 3 tokens ("The cat sat") with 8 channels numbered 0..23, 2 heads.
 NUMBERED = torch.arange(24.0).view(1, 3, 8)  # (B=1, T=3, C=8)
@@ -38,6 +40,7 @@ def _split_cases(r):
     for C, h in ((12, 3), (16, 4), (32, 8)):
         B, T = r.integer(1, 3), r.choice([t for t in range(2, 7) if t != h])
         out.append(Case(r.randn(B, T, C), h).named(f"x of shape ({B}, {T}, {C}), {h} heads"))
+    out.append(Case(r.randn(3, 4, 8), 2).named("a batch of three sequences"))
     out.append(Case(r.randn(2, 1, 8), 2).named("a single token (T = 1)"))
     out.append(Case(r.randn(2, 5, 6), 1).named("one head"))
     return out
@@ -77,6 +80,8 @@ exercise(
                 hint="Head h owns a contiguous block of channels h*hd .. (h+1)*hd - 1: view as "
                      "(B, T, n_head, hd), not (B, T, hd, n_head)."),
     ],
+    alternatives=[Alternative("stack of chunks", lambda x, n_head: torch.stack(x.chunk(n_head, dim=-1), dim=1)),
+                  Alternative("reshape and permute", lambda x, n_head: x.reshape(*x.shape[:2], n_head, -1).permute(0, 2, 1, 3))],
 )
 
 
@@ -92,6 +97,8 @@ def _merge_cases(r):
         B, T = r.integer(1, 3), r.choice([t for t in range(2, 7) if t != h])
         out.append(Case(r.randn(B, h, T, hd)).named(f"x of shape ({B}, {h}, {T}, {hd})"))
     out.append(Case(r.randn(2, 2, 1, 4)).named("a single token (T = 1)"))
+    out.append(Case(r.randn(3, 2, 4, 3)).named("a batch of three sequences"))
+    out.append(Case(r.randn(2, 1, 4, 5)).named("one head"))
     return out
 
 
@@ -123,6 +130,8 @@ exercise(
         Mistake("averaged the heads", lambda x: x.mean(dim=1),
                 hint="The heads are concatenated, not averaged: the result has n_head * hd channels."),
     ],
+    alternatives=[Alternative("cat of the heads", lambda x: torch.cat(x.unbind(dim=1), dim=-1)),
+                  Alternative("permute and reshape", lambda x: x.permute(0, 2, 1, 3).reshape(x.shape[0], x.shape[2], -1))],
 )
 
 
@@ -187,6 +196,30 @@ class _SoftmaxQueries(MultiHeadSelfAttention):
         return self.c_proj(attention.merge_heads(w @ v))
 
 
+class _TorchSDPA(MultiHeadSelfAttention):
+    def forward(self, x):
+        q, k, v = _heads(self, x)
+        y = torch.nn.functional.scaled_dot_product_attention(q, k, v)  # (B, nh, T, hd)
+        return self.c_proj(y.transpose(1, 2).reshape(x.shape))
+
+
+class _HeadLoop(MultiHeadSelfAttention):
+    def forward(self, x):
+        B, T, C = x.shape
+        q, k, v = self.c_attn(x).split(C, dim=2)
+        hd, outs = C // self.n_head, []
+        for h in range(self.n_head):
+            s = slice(h * hd, (h + 1) * hd)
+            w = torch.softmax(q[..., s] @ k[..., s].transpose(1, 2) / math.sqrt(hd), dim=-1)
+            outs.append(w @ v[..., s])
+        return self.c_proj(torch.cat(outs, dim=-1))
+
+
+class _BatchOfOne(MultiHeadSelfAttention):
+    def forward(self, x):
+        return super().forward(x[:1]).expand_as(x)  # the first sequence's output for every row
+
+
 def _lesson_x():
     g = torch.Generator().manual_seed(8)
     return torch.randn(1, 3, 8, generator=g)  # (B=1, T=3, C=8): "The cat sat"
@@ -195,7 +228,7 @@ def _lesson_x():
 def _mha_cases(r):
     out = []
     for C, h in ((16, 4), (12, 3), (32, 8)):
-        B, T = r.integer(1, 3), r.integer(2, 7)
+        B, T = r.integer(2, 3), r.integer(2, 7)
         out.append(Case(r.randn(B, T, C)).build_with(C, h).named(f"n_embd={C}, n_head={h}, x ({B}, {T}, {C})"))
     out.append(Case(r.randn(2, 1, 16)).build_with(16, 2).named("a single token (T = 1)"))
     out.append(Case(r.randn(1, 5, 8)).build_with(8, 1).named("one head"))
@@ -227,5 +260,10 @@ exercise(
                      "n_embd channels are the queries."),
         Mistake("softmax over the queries", _SoftmaxQueries,
                 hint="Normalise each query's scores over the keys: softmax over the last dimension."),
+        Mistake("the first sequence's output for the whole batch", _BatchOfOne,
+                hint="Every sequence of the batch gets its own attention: keep the batch dimension B "
+                     "all the way through (shapes (B, n_head, T, head_dim)), do not use x[0]."),
     ],
+    alternatives=[Alternative("F.scaled_dot_product_attention", _TorchSDPA),
+                  Alternative("a loop over the heads", _HeadLoop)],
 )

@@ -22,6 +22,8 @@ import torch.nn.functional as F
 
 from llmcourse import attention
 from llmcourse.grading import Case, Mistake, close, exercise
+from llmcourse.grading.lessons._common import scaled
+from llmcourse.grading.registry import Alternative
 
 #: The seed's embedding rows for "the", "cat", "sat" (lesson 3), d_model = 4.
 SEED_X = torch.tensor([[0.12, -0.50, 0.33, 0.78],
@@ -58,7 +60,7 @@ exercise(
     reference=project_qkv,
     visible=[Case(SEED_X, *_lesson_weights()).named("the seed's embeddings of the, cat, sat and the lesson's W")],
     hidden=_proj_cases,
-    compare=close(atol=1e-5, rtol=1e-5),
+    compare=scaled(atol=1e-5, rtol=1e-5),
     hint="Each projection is one matrix product: q = x @ W_q, k = x @ W_k, v = x @ W_v; return them "
          "in the order (q, k, v).",
     mistakes=[
@@ -70,6 +72,8 @@ exercise(
         Mistake("returned in the wrong order", lambda x, a, b, c: (x @ b, x @ a, x @ c),
                 hint="Return (q, k, v): queries first, then keys, then values."),
     ],
+    alternatives=[Alternative("einsum", lambda x, a, b, c: tuple(torch.einsum("...td,dk->...tk", x, w) for w in (a, b, c))),
+                  Alternative("F.linear with the transposed weights", lambda x, a, b, c: tuple(F.linear(x, w.T) for w in (a, b, c)))],
 )
 
 
@@ -111,6 +115,8 @@ exercise(
                 hint="The order of the blocks is queries, keys, values (GPT-2's c_attn and PyTorch's "
                      "in_proj_weight)."),
     ],
+    alternatives=[Alternative("view(3, d_k, d_model)", lambda w: tuple(w.view(3, -1, w.shape[1]).transpose(1, 2).unbind(0))),
+                  Alternative("slices", lambda w: tuple(w[i * (w.shape[0] // 3):(i + 1) * (w.shape[0] // 3)].T for i in range(3)))],
 )
 
 
@@ -142,6 +148,12 @@ def _variant(order=(0, 1, 2), bias=True, scale_by_input=False):
     return buggy
 
 
+def _by_hand(x, w, b):
+    q, k, v = (x @ w.T + b).chunk(3, dim=-1)
+    att = torch.softmax(q @ k.transpose(-2, -1) * q.shape[-1] ** -0.5, dim=-1)
+    return att @ v
+
+
 def _lesson_head_case():
     g = torch.Generator().manual_seed(9)
     return Case(SEED_X.unsqueeze(0), torch.randn(6, 4, generator=g), torch.randn(6, generator=g) * 0.1)
@@ -152,7 +164,7 @@ exercise(
     reference=fused_head,
     visible=[_lesson_head_case().named("the seed's the, cat, sat: d_model=4, head_size=2")],
     hidden=_head_cases,
-    compare=close(atol=1e-5, rtol=1e-5),
+    compare=scaled(atol=1e-5, rtol=1e-4),
     hint="qkv = x @ w_qkv.T + b_qkv (shape (B, T, 3*hs)); q, k, v = qkv.split(hs, dim=-1); then "
          "softmax(q k^T / sqrt(hs)) @ v.",
     mistakes=[
@@ -166,4 +178,5 @@ exercise(
         Mistake("keys used as values", _variant(order=(0, 1, 1)),
                 hint="The last head_size channels are the values; the middle ones are the keys."),
     ],
+    alternatives=[Alternative("x @ w.T + b, chunk, softmax", _by_hand)],
 )

@@ -19,6 +19,8 @@ import torch
 
 from llmcourse import attention
 from llmcourse.grading import Case, Mistake, exact, exercise, close
+from llmcourse.grading.lessons._common import scaled
+from llmcourse.grading.registry import Alternative
 
 NEG_INF = float("-inf")
 
@@ -37,7 +39,7 @@ exercise(
     "10.1", "The causal mask", points=1,
     reference=causal_mask,
     visible=[Case(4).named("the lesson's 4-token example")],
-    hidden=lambda r: [Case(1)] + [Case(r.integer(2, 16)) for _ in range(4)],
+    hidden=lambda r: [Case(1), Case(2)] + [Case(r.integer(3, 16)) for _ in range(4)],
     compare=exact(),
     mistakes=[
         Mistake("sees the next token", lambda T: torch.tril(_ones(T), diagonal=1),
@@ -55,6 +57,8 @@ exercise(
                 hint="Return a boolean mask (dtype=torch.bool): create it with "
                      "torch.ones(T, T, dtype=torch.bool) or convert with .bool()."),
     ],
+    alternatives=[Alternative("ones, tril, bool", lambda T: torch.ones(T, T).tril().bool()),
+                  Alternative("arange comparison", lambda T: torch.arange(T).unsqueeze(1) >= torch.arange(T))],
 )
 
 
@@ -65,22 +69,63 @@ def masked_softmax(scores: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
     return attention.softmax(scores.masked_fill(~mask, NEG_INF), dim=-1)  # (..., T_q, T_k)
 
 
-def _random_mask(r, T):
-    m = r.rand(T, T) > 0.5
-    return m | torch.eye(T, dtype=torch.bool)  # every query keeps at least itself
+def _random_mask(r, T_q, T_k=None):
+    """A random (T_q, T_k) mask that is not causal: every row keeps at least one key, some query
+    sees a later key, and (when T > 1) the first query cannot see itself."""
+    T_k = T_q if T_k is None else T_k
+    while True:
+        m = r.rand(T_q, T_k) > 0.5
+        m[torch.arange(T_q), r.randint(0, T_k, T_q)] = True  # at least one key per row
+        if T_q > 1 and T_k > 1:
+            m[0, 0], m[0, T_k - 1] = False, True
+        if T_k == 1 or bool(torch.triu(m, diagonal=1).any()):
+            return m
+
+
+def _padding_masks(r, B, T):
+    """(B, T, T): sequence b attends only to its first lengths[b] keys (different per sequence)."""
+    lengths = [r.integer(1, T) for _ in range(B)]
+    lengths[0] = T - 1 if T > 1 else 1
+    return torch.stack([(torch.arange(T) < n).expand(T, T) for n in lengths])
 
 
 def _softmax_cases(r):
-    T = r.integer(2, 8)
+    T = r.integer(3, 8)
     B = r.integer(2, 3)
     ramp = torch.linspace(-60, 60, T).unsqueeze(1)  # (T, 1) one offset per row
+    hidden_mask = _random_mask(r, T)
     return [
         Case(r.randn(T, T, scale=3.0), causal_mask(T)).named("random scores, causal mask"),
         Case(r.randn(B, T, T), causal_mask(T)).named("a batch of score matrices, one shared mask"),
-        Case(r.randn(T, T), _random_mask(r, T)).named("a random (non-causal) mask"),
+        Case(r.randn(T, T), _random_mask(r, T)).named("a random mask that is not causal"),
+        Case(r.randn(2, 2), torch.tensor([[False, True], [True, False]])).named("T = 2, each query sees only the other key"),
+        Case(r.randn(B, T, T), _padding_masks(r, B, T)).named("a different padding mask for each sequence of the batch"),
+        Case(r.randn(T, T) + 200.0 * (~hidden_mask), hidden_mask)
+        .named("the masked-out scores are the largest (by about 200)"),
+        Case(r.randn(2, T, T - 1), _random_mask(r, T, T - 1)).named(f"a rectangular ({T}, {T - 1}) mask"),
         Case(r.randn(T, T, scale=20.0) + 1000.0, causal_mask(T)).named("large scores (about 1000)"),
         Case(r.randn(T, T) + ramp, causal_mask(T)).named("rows on very different scales (-60 .. 60)"),
+        Case(r.randn(1, 1), torch.ones(1, 1, dtype=torch.bool)).named("one query, one key"),
     ]
+
+
+def _renormalised(scores, mask):
+    w = attention.softmax(scores, dim=-1) * mask  # softmax over the whole row first
+    return w / w.sum(dim=-1, keepdim=True)
+
+
+def _own_causal_mask(scores, mask):
+    T_q, T_k = scores.shape[-2], scores.shape[-1]
+    return attention.softmax(scores.masked_fill(~attention.causal_mask(T_q, T_k), NEG_INF), dim=-1)
+
+
+def _log_mask(scores, mask):
+    return torch.softmax(scores + torch.log(mask.float()), dim=-1)  # log 1 = 0, log 0 = -inf
+
+
+def _lse(scores, mask):
+    s = scores.masked_fill(~mask, NEG_INF)
+    return torch.exp(s - torch.logsumexp(s, dim=-1, keepdim=True))
 
 
 def _naive(scores, mask):
@@ -100,7 +145,7 @@ exercise(
     visible=[Case(torch.tensor([2.0, 1.0, 0.5, 0.0]).repeat(4, 1), causal_mask(4))
              .named("the seed's logits [2, 1, 0.5, 0] in every row, causal mask")],
     hidden=_softmax_cases,
-    compare=close(atol=1e-6, rtol=1e-5),
+    compare=close(atol=1e-6, rtol=3e-4),  # exp(x - c) for scores near 1000 is good to ~1e-4 in float32
     hint="Fill masked scores with -inf, subtract each row's maximum, exponentiate, and divide by "
          "the row sum over the last dimension.",
     mistakes=[
@@ -127,7 +172,19 @@ exercise(
         Mistake("one maximum for the whole tensor", _global_max,
                 hint="Subtract each row's own maximum (amax(dim=-1, keepdim=True)), not the maximum "
                      "of the whole tensor: a row far below it underflows to 0/0 = nan."),
+        Mistake("softmax, times the mask, renormalised", _renormalised,
+                hint="Mask BEFORE the softmax (masked_fill with -inf). A softmax over the whole row "
+                     "lets masked keys take all the weight; when they are much larger, the kept "
+                     "weights underflow to 0 and renormalising gives 0/0 = nan."),
+        Mistake("a causal mask of its own (mask argument ignored)", _own_causal_mask,
+                hint="Use the mask you are given: it need not be causal (a padding mask, or any "
+                     "pattern). masked_fill(~mask, float('-inf'))."),
     ],
+    alternatives=[Alternative("additive log-mask", _log_mask),
+                  Alternative("additive -1e9 for masked keys", lambda s, m: torch.softmax(s + (~m) * -1e9, dim=-1)),
+                  Alternative("torch.where(mask, 0, -inf) added", lambda s, m: torch.softmax(
+                      s + torch.where(m, 0.0, float("-inf")), dim=-1)),
+                  Alternative("exp(x - logsumexp(x))", _lse)],
 )
 
 
@@ -179,6 +236,8 @@ exercise(
                 hint="Return a boolean mask (dtype=torch.bool): create it with "
                      "torch.ones(T_q, T_k, dtype=torch.bool)."),
     ],
+    alternatives=[Alternative("arange comparison", lambda T_q, T_k: torch.arange(T_k) <= torch.arange(T_q).unsqueeze(1) + (T_k - T_q)),
+                  Alternative("last T_q rows of a (T_k, T_k) mask", lambda T_q, T_k: torch.tril(torch.ones(T_k, T_k)).bool()[T_k - T_q:])],
 )
 
 
@@ -213,6 +272,13 @@ def _top_left(q, k):
     return torch.tril(torch.ones(q.shape[-2], k.shape[-2], dtype=torch.bool))
 
 
+def _with_torch_sdpa(q, k, v):
+    mask = torch.ones(q.shape[-2], k.shape[-2], dtype=torch.bool).tril(diagonal=k.shape[-2] - q.shape[-2])
+    s = torch.einsum("...qd,...kd->...qk", q, k) / q.shape[-1] ** 0.5
+    w = torch.softmax(s + torch.log(mask.float()), dim=-1)
+    return torch.nn.functional.scaled_dot_product_attention(q, k, v, attn_mask=mask), w
+
+
 def _dry_run():
     """The seed's Q, K, V for "The cat sat" (d_k = 4), as in lesson 7."""
     q = torch.tensor([[1.0, 0, 1, 0], [0, 1, 0, 1], [1, 1, 0, 0]])
@@ -226,7 +292,7 @@ def _attention_cases(r):
     T = r.integer(3, 7)
     T_k = r.integer(4, 9)
     T_q = r.integer(2, T_k - 1)
-    B, H = r.integer(1, 2), r.integer(2, 3)
+    B, H = 2, r.integer(2, 3)
     return [
         Case(r.randn(T, d), r.randn(T, d), r.randn(T, d)).named(f"self-attention, T={T}, d={d}"),
         Case(r.randn(B, H, T, d), r.randn(B, H, T, d), r.randn(B, H, T, 5))
@@ -244,7 +310,7 @@ exercise(
     reference=causal_attention,
     visible=[Case(*_dry_run()).named("the seed's dry run Q, K, V (The, cat, sat), now causal")],
     hidden=_attention_cases,
-    compare=close(atol=1e-5, rtol=1e-5),
+    compare=scaled(atol=1e-5, rtol=3e-4),
     hint="scores = q @ k.transpose(-2, -1) / sqrt(d_k); fill the scores where the (T_q, T_k) causal "
          "mask is False with -inf; softmax over the last dimension; weights @ v. Return (out, weights).",
     mistakes=[
@@ -271,4 +337,5 @@ exercise(
                 hint="Return a tuple (out, weights): the output (..., T_q, d_v) and the attention "
                      "weights (..., T_q, T_k)."),
     ],
+    alternatives=[Alternative("einsum, log-mask and F.scaled_dot_product_attention", _with_torch_sdpa)],
 )

@@ -24,6 +24,7 @@ import torch
 
 from llmcourse import attention, sampling
 from llmcourse.grading import Case, Mistake, close, exercise
+from llmcourse.grading.registry import Alternative
 
 #: The seed's scaled scores Q K^T / sqrt(4) for "The cat sat".
 SEED_SCORES = torch.tensor([[0.5, 0.5, 1.0], [0.5, 0.5, 0.0], [1.0, 0.0, 0.5]])
@@ -50,6 +51,8 @@ def _softmax_cases(r):
         Case(r.randn(T, Tk) + ramp).named("rows on very different scales (-80 .. 80)"),
         Case(r.randn(T, T).masked_fill(~causal, NEG_INF)).named("masked scores with -inf (causal)"),
         Case(r.randn(T, Tk, dtype=torch.float64)).named("float64 scores"),
+        Case(r.randn(1, Tk, scale=3.0)).named("a single row (1, T)"),
+        Case(r.randn(T, 1), dim=-1).named("a single key: every weight is 1"),
     ]
 
 
@@ -75,7 +78,7 @@ exercise(
     visible=[Case(SEED_SCORES).named("the seed's scaled scores [[0.5, 0.5, 1.0], ...]"),
              Case(torch.tensor([[1000.0, 999.0, 998.0]])).named("scores around 1000")],
     hidden=_softmax_cases,
-    compare=close(atol=1e-6, rtol=1e-5),
+    compare=close(atol=1e-6, rtol=3e-4),  # exp(x - c) for scores near 1000 is good to ~1e-4 in float32
     hint="m = x.amax(dim=dim, keepdim=True); e = torch.exp(x - m); return e / e.sum(dim=dim, keepdim=True).",
     mistakes=[
         Mistake("no max subtraction", _naive,
@@ -97,6 +100,10 @@ exercise(
                 hint="Divide by the sum along dim (sum(dim=dim, keepdim=True)), not by the sum of "
                      "every entry."),
     ],
+    alternatives=[Alternative("exp(x - logsumexp(x))", lambda x, dim=-1: torch.exp(x - torch.logsumexp(x, dim=dim, keepdim=True))),
+                  Alternative("torch.softmax", lambda x, dim=-1: torch.softmax(x, dim=dim)),
+                  Alternative("max(...).values, then divide", lambda x, dim=-1: (lambda e: e / e.sum(dim, keepdim=True))(
+                      torch.exp(x - x.max(dim=dim, keepdim=True).values)))],
 )
 
 
@@ -157,6 +164,9 @@ exercise(
                 lambda w: sampling.entropy(w) / w.shape[-1],
                 hint="Sum the terms -w_j ln w_j over the keys; do not average them."),
     ],
+    alternatives=[Alternative("torch.special.xlogy", lambda w: -torch.special.xlogy(w, w).sum(dim=-1)),
+                  Alternative("where(w > 0, w log w, 0)", lambda w: -torch.where(w > 0, w * w.log(), torch.zeros_like(w)).sum(-1)),
+                  Alternative("log of clamped weights", lambda w: -(w * w.clamp_min(1e-30).log()).sum(-1))],
 )
 
 
@@ -179,7 +189,13 @@ def _backward_cases(r):
         Case(causal, r.randn(T, T)).named("causal weights with exact zeros"),
         Case(sharp, r.randn(T, Tk)).named("nearly one-hot (saturated) rows"),
         Case(torch.full((T, Tk), 1.0 / Tk), r.randn(T, Tk)).named("uniform rows"),
+        Case(torch.ones(T, 1), r.randn(T, 1)).named("a single key (weight 1, gradient 0)"),
     ]
+
+
+def _jacobian(w, g):
+    J = torch.diag_embed(w) - w.unsqueeze(-1) * w.unsqueeze(-2)  # (..., T_k, T_k), symmetric
+    return torch.einsum("...ij,...j->...i", J, g)
 
 
 exercise(
@@ -209,4 +225,5 @@ exercise(
                 hint="(g * w).sum(dim=-1) drops the last dimension, so subtracting it broadcasts along "
                      "the wrong axis (silently, for a square matrix). Use sum(dim=-1, keepdim=True)."),
     ],
+    alternatives=[Alternative("the full Jacobian diag(w) - w w^T", _jacobian)],
 )

@@ -24,6 +24,8 @@ import torch
 
 from llmcourse import attention
 from llmcourse.grading import Case, Mistake, close, exact, exercise
+from llmcourse.grading.lessons._common import scaled
+from llmcourse.grading.registry import Alternative
 from llmcourse.model import GPTConfig
 from llmcourse.scaling import parameter_breakdown
 
@@ -63,6 +65,11 @@ def _projection_cases(r):
     return cases
 
 
+def _sum_over_heads(heads, W_O, b_O):
+    B, nh, T, hd = heads.shape
+    return sum(heads[:, i] @ W_O[i * hd:(i + 1) * hd] for i in range(nh)) + b_O
+
+
 def _view_no_transpose(heads, W_O, b_O):
     B, nh, T, hd = heads.shape
     return heads.reshape(B, T, nh * hd) @ W_O + b_O  # head-major order: scrambles tokens
@@ -79,7 +86,7 @@ exercise(
     visible=[Case(SEED_HEADS, SEED_W_O, SEED_B_O)
              .named("the lesson's two heads for 'The cat sat', its integer W_O, a small bias")],
     hidden=_projection_cases,
-    compare=close(atol=1e-5, rtol=1e-5),
+    compare=scaled(atol=1e-5, rtol=1e-5),
     hint="Move the head axis next to the channels: heads.transpose(1, 2) is (B, T, n_head, head_dim); "
          "then .contiguous().view(B, T, C) (or .reshape), then @ W_O + b_O.",
     mistakes=[
@@ -96,6 +103,9 @@ exercise(
         Mistake("bias forgotten", lambda h, W, b: attention.merge_heads(h) @ W,
                 hint="Add the bias b_O after the matrix product."),
     ],
+    alternatives=[Alternative("one slab of W_O per head, summed", _sum_over_heads),
+                  Alternative("F.linear with W_O.T", lambda h, W, b: torch.nn.functional.linear(
+                      h.transpose(1, 2).flatten(2), W.T, b))],
 )
 
 
@@ -114,6 +124,11 @@ def _contribution_cases(r):
         cases.append(Case(r.randn(B, nh, T, hd), r.randn(C, C, scale=C ** -0.5))
                      .named(f"B={B}, n_head={nh}, T={T}, head_dim={hd}"))
     return cases
+
+
+def _loop_contributions(heads, W_O):
+    hd = heads.shape[-1]
+    return torch.stack([heads[:, i] @ W_O[i * hd:(i + 1) * hd] for i in range(heads.shape[1])], dim=1)
 
 
 def _interleaved_rows(heads, W_O):
@@ -135,7 +150,7 @@ exercise(
     reference=head_contributions,
     visible=[Case(SEED_HEADS, SEED_W_O).named("the lesson's two heads and integer W_O")],
     hidden=_contribution_cases,
-    compare=close(atol=1e-5, rtol=1e-5),
+    compare=scaled(atol=1e-5, rtol=1e-5),
     hint="Head i meets rows i*head_dim to (i+1)*head_dim - 1 of W_O: "
          "W_O.reshape(n_head, head_dim, C) gives those slabs, and heads @ slabs.unsqueeze(0) "
          "multiplies every head by its own slab.",
@@ -154,6 +169,8 @@ exercise(
                 hint="That is the concatenation alone (W_O = identity). Multiply each head by its "
                      "slab of W_O so that it writes into all C channels."),
     ],
+    alternatives=[Alternative("a loop over the heads", _loop_contributions),
+                  Alternative("einsum", lambda h, W: torch.einsum("bhtd,hdc->bhtc", h, W.view(h.shape[1], h.shape[-1], -1)))],
 )
 
 
@@ -200,4 +217,7 @@ exercise(
                 hint="Heads do not get their own d x d matrices: each head's W_Q, W_K, W_V are "
                      "d x head_dim slices of the same d x 3d matrix. The head count drops out."),
     ],
+    alternatives=[Alternative("4 d (d + 1)", lambda d, h, bias=True: 4 * d * (d + int(bias))),
+                  Alternative("c_attn and c_proj counted apart",
+                              lambda d, h, bias=True: (d * 3 * d + 3 * d * bias) + (d * d + d * bias))],
 )

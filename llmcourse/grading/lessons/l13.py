@@ -24,6 +24,8 @@ import torch.nn.functional as F
 
 from llmcourse import feedforward
 from llmcourse.grading import Case, Mistake, close, exercise
+from llmcourse.grading.lessons._common import scaled
+from llmcourse.grading.registry import Alternative
 from llmcourse.model import GPTConfig
 from llmcourse.scaling import parameter_breakdown
 
@@ -67,6 +69,9 @@ exercise(
         Mistake("ReLU", torch.relu,
                 hint="ReLU is max(0, x); GELU is smooth and slightly negative for negative inputs."),
     ],
+    alternatives=[Alternative("F.gelu(approximate='tanh')", lambda x: F.gelu(x, approximate="tanh")),
+                  Alternative("x * sigmoid(2 c (x + 0.044715 x^3))", lambda x: x * torch.sigmoid(
+                      2 * math.sqrt(2 / math.pi) * (x + 0.044715 * x ** 3)))],
 )
 
 
@@ -103,6 +108,16 @@ class _ResidualInside(FeedForward):
         return x + self.c_proj(feedforward.gelu(self.c_fc(x), "tanh"))
 
 
+class _FunctionalGELU(FeedForward):
+    def forward(self, x):
+        return self.c_proj(F.gelu(self.c_fc(x), approximate="tanh"))
+
+
+class _BatchOfOne(FeedForward):
+    def forward(self, x):
+        return super().forward(x.reshape(-1, x.shape[-1])[:1]).expand(x.shape)  # the first token's output
+
+
 # The seed's embeddings of "the", "cat", "sat" (d = 4).
 SEED_X = torch.tensor([[[0.12, -0.50, 0.33, 0.78], [0.78, 0.30, -0.12, 0.45], [0.45, -0.10, 0.67, -0.23]]])
 
@@ -119,7 +134,7 @@ exercise(
     reference=FeedForward,
     visible=[Case(SEED_X).build_with(4).named("the seed's embeddings of 'the cat sat', n_embd=4")],
     hidden=_ffn_cases,
-    compare=close(atol=1e-5, rtol=1e-5),
+    compare=scaled(atol=1e-5, rtol=1e-5),
     hint="forward(x) = c_proj(GELU_tanh(c_fc(x))), with c_fc = nn.Linear(n_embd, 4 * n_embd) and "
          "c_proj = nn.Linear(4 * n_embd, n_embd).",
     mistakes=[
@@ -138,7 +153,11 @@ exercise(
         Mistake("residual inside the FFN", _ResidualInside,
                 hint="Return c_proj(gelu(c_fc(x))) without adding x: the residual connection belongs "
                      "to the transformer block (lesson 14), not to the FFN."),
+        Mistake("the first token's output everywhere", _BatchOfOne,
+                hint="The FFN acts on every token separately: apply c_fc, GELU and c_proj to the whole "
+                     "(B, T, C) tensor (nn.Linear handles the leading dimensions)."),
     ],
+    alternatives=[Alternative("F.gelu(approximate='tanh')", _FunctionalGELU)],
 )
 
 
@@ -180,6 +199,12 @@ def _no_final_norm(d, L, V, T):
     return L * ffn / (L * (ffn + attn + norms) + tok + pos)
 
 
+def _by_hand(d, L, V, T):
+    mlp = L * (d * 4 * d + 4 * d + 4 * d * d + d)  # c_fc and c_proj with biases, per layer
+    total = L * (12 * d * d + 13 * d) + 2 * d + V * d + T * d  # blocks, final LayerNorm, wte, wpe
+    return mlp / total
+
+
 def _share_cases(r):
     cases = [Case(12288, 96, 50257, 2048).named("GPT-3 175B"), Case(128, 4, 65, 64).named("the nano model"),
              Case(1600, 48, 50257, 1024).named("GPT-2 XL")]
@@ -211,4 +236,5 @@ exercise(
         Mistake("final LayerNorm forgotten", _no_final_norm,
                 hint="After the last block comes one more LayerNorm (ln_f): add its 2d parameters."),
     ],
+    alternatives=[Alternative("counted by hand", _by_hand)],
 )

@@ -20,7 +20,11 @@ import torch.nn as nn
 
 from llmcourse import block
 from llmcourse.feedforward import MLP
+import torch.nn.functional as F
+
 from llmcourse.grading import Case, Mistake, close, exercise
+from llmcourse.grading.lessons._common import scaled
+from llmcourse.grading.registry import Alternative
 from llmcourse.norm import LayerNorm
 
 #: The seed's embeddings of "The", "cat", "sat" (the first three numbers of each), as (1, 3, 3).
@@ -72,6 +76,12 @@ class _NormOnBranchOutput(ResidualBlock):
         return x + self.ln(self.mlp(x))
 
 
+class _Functional(ResidualBlock):
+    def forward(self, x):
+        h = F.layer_norm(x, x.shape[-1:], self.ln.weight, self.ln.bias, self.ln.eps)
+        return x + self.mlp.c_proj(F.gelu(self.mlp.c_fc(h), approximate="tanh"))
+
+
 def _block_cases(r):
     return [Case(r.randn(2, 5, 8, scale=2.0) + 1.0).build_with(8).named("n_embd=8, a batch (2, 5, 8)"),
             Case(r.randn(4, 6, scale=3.0)).build_with(6).named("n_embd=6, no batch dimension (4, 6)"),
@@ -83,7 +93,7 @@ exercise(
     reference=ResidualBlock,
     visible=[Case(SEED_X).build_with(3).named("the seed's 'The cat sat' (1, 3, 3), n_embd=3")],
     hidden=_block_cases,
-    compare=close(atol=1e-5, rtol=1e-4),
+    compare=scaled(atol=1e-5, rtol=1e-4),
     hint="In __init__: self.ln = LayerNorm(n_embd) and self.mlp = MLP(n_embd). In forward: "
          "return x + self.mlp(self.ln(x)).",
     mistakes=[
@@ -101,6 +111,7 @@ exercise(
                 hint="The norm comes before the MLP, on its input: self.mlp(self.ln(x)), not "
                      "self.ln(self.mlp(x))."),
     ],
+    alternatives=[Alternative("F.layer_norm and F.gelu on the same weights", _Functional)],
 )
 
 
@@ -193,6 +204,31 @@ def _sum_of_norms(layers, x):
     return _grad_norms_with(layers, x, lambda m: float(sum(g.norm() for g in _grads(m))))
 
 
+def _autograd_grad(layers, x):
+    out = x
+    for layer in layers:
+        out = layer(out)
+    params = [list(layer.parameters()) for layer in layers]
+    flat = [p for ps in params for p in ps]
+    grads = iter(torch.autograd.grad(out.sum(), flat)) if flat else iter(())
+    norms = []
+    for ps in params:
+        gs = [next(grads) for _ in ps]
+        norms.append(torch.sqrt(sum((g.double() ** 2).sum() for g in gs)) if gs else torch.tensor(0.0))
+    return torch.stack([torch.as_tensor(n, dtype=torch.float64) for n in norms])
+
+
+def _zero_grad_then_norm(layers, x):
+    for layer in layers:
+        layer.zero_grad(set_to_none=True)
+    out = x
+    for layer in layers:
+        out = layer(out)
+    out.sum().backward()
+    return torch.tensor([torch.linalg.vector_norm(torch.cat([p.grad.flatten() for p in layer.parameters()]))
+                         .item() if list(layer.parameters()) else 0.0 for layer in layers])
+
+
 def _not_cleared(layers, x):
     out = x
     for layer in layers:
@@ -233,6 +269,8 @@ exercise(
                 hint=".backward() ADDS to .grad. Clear what an earlier backward left behind first: "
                      "p.grad = None for every parameter (or layer.zero_grad())."),
     ],
+    alternatives=[Alternative("torch.autograd.grad", _autograd_grad),
+                  Alternative("zero_grad, backward, vector_norm of the concatenated gradients", _zero_grad_then_norm)],
 )
 
 
@@ -242,6 +280,10 @@ def residual_jacobian(W: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
     ``[i, j] = dy_i / dx_j``), ``I + diag(1 - tanh(W x)**2) @ W``."""
     s = 1.0 - torch.tanh(W @ x) ** 2  # (d,) tanh'(W x)
     return torch.eye(len(x), dtype=x.dtype) + s[:, None] * W  # (d, d): row i scaled by s_i
+
+
+def _autograd_jacobian(W, x):
+    return torch.autograd.functional.jacobian(lambda v: v + torch.tanh(W @ v), x)
 
 
 def _jac_cases(r):
@@ -278,4 +320,6 @@ exercise(
                 hint="tanh' belongs to output i, so it scales ROW i: diag(s) @ W, i.e. s[:, None] * W, "
                      "not W @ diag(s)."),
     ],
+    alternatives=[Alternative("torch.autograd.functional.jacobian", _autograd_jacobian),
+                  Alternative("I + diag(tanh') @ W", lambda W, x: torch.eye(len(x)) + torch.diag(1 - torch.tanh(W @ x) ** 2) @ W)],
 )

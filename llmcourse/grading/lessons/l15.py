@@ -20,7 +20,11 @@ from __future__ import annotations
 import torch
 
 from llmcourse.block import TransformerBlock
+import torch.nn.functional as F
+
 from llmcourse.grading import Case, Mistake, close, exact, exercise
+from llmcourse.grading.lessons._common import scaled
+from llmcourse.grading.registry import Alternative
 
 
 def _randomise_norms(block: TransformerBlock) -> None:
@@ -33,7 +37,7 @@ def _randomise_norms(block: TransformerBlock) -> None:
 def _block_cases(r):
     cases = []
     for n_embd, n_head in [(8, 2), (16, 4), (32, 4)]:
-        B, T = r.integer(1, 3), r.integer(2, 9)
+        B, T = r.integer(2, 3), r.integer(2, 9)
         cases.append(Case(r.randn(B, T, n_embd)).build_with(n_embd, n_head)
                      .named(f"random stream, n_embd={n_embd}, n_head={n_head}"))
     cases.append(Case(r.randn(2, 1, 16)).build_with(16, 2).named("a single position (T = 1)"))
@@ -43,6 +47,23 @@ def _block_cases(r):
 
 _VISIBLE = [Case(torch.randn(2, 5, 16, generator=torch.Generator().manual_seed(15)))
             .build_with(16, 4).named("a (2, 5, 16) stream, n_embd=16, n_head=4")]
+
+
+def _ln(norm, x):
+    return F.layer_norm(x, x.shape[-1:], norm.weight, norm.bias, norm.eps)
+
+
+def _causal_attention(attn, x):
+    """The block's attention from its weights: F.scaled_dot_product_attention, causal."""
+    B, T, C = x.shape
+    q, k, v = attn.c_attn(x).split(C, dim=-1)
+    q, k, v = (t.view(B, T, attn.n_head, C // attn.n_head).transpose(1, 2) for t in (q, k, v))
+    y = F.scaled_dot_product_attention(q, k, v, is_causal=True)  # (B, nh, T, hd)
+    return attn.c_proj(y.transpose(1, 2).reshape(B, T, C))
+
+
+def _mlp(mlp, x):
+    return mlp.c_proj(F.gelu(mlp.c_fc(x), approximate="tanh"))
 
 
 # --- 15.1 the pre-LN block ------------------------------------------------------------------------
@@ -106,12 +127,18 @@ class _NormAfterSublayer(Block):
         return x + self.ln_2(self.mlp(x))
 
 
+class _PreFunctional(Block):
+    def forward(self, x):
+        x = x + _causal_attention(self.attn, _ln(self.ln_1, x))
+        return x + _mlp(self.mlp, _ln(self.ln_2, x))
+
+
 exercise(
     "15.1", "The pre-LN transformer block", points=2,
     reference=Block,
     visible=_VISIBLE,
     hidden=_block_cases,
-    compare=close(atol=1e-5, rtol=1e-5),
+    compare=scaled(atol=1e-5, rtol=1e-4),
     hint="forward is two lines: x = x + self.attn(self.ln_1(x)), then x = x + self.mlp(self.ln_2(x)).",
     mistakes=[
         Mistake("post-LN wiring", _PostWiring,
@@ -135,6 +162,7 @@ exercise(
                 hint="Normalise the sublayer's input, not its output: self.attn(self.ln_1(x)), "
                      "not self.ln_1(self.attn(x))."),
     ],
+    alternatives=[Alternative("F.layer_norm, F.scaled_dot_product_attention, F.gelu", _PreFunctional)],
 )
 
 
@@ -180,12 +208,18 @@ class _PostNoResidual(PostLNBlock):
         return self.ln_2(self.mlp(x))
 
 
+class _PostFunctional(PostLNBlock):
+    def forward(self, x):
+        x = _ln(self.ln_1, x + _causal_attention(self.attn, x))
+        return _ln(self.ln_2, x + _mlp(self.mlp, x))
+
+
 exercise(
     "15.2", "The seed's post-LN block", points=1,
     reference=PostLNBlock,
     visible=_VISIBLE,
     hidden=_block_cases,
-    compare=close(atol=1e-5, rtol=1e-5),
+    compare=scaled(atol=1e-5, rtol=1e-4),
     hint="Add first, then normalise the sum: x = self.ln_1(x + self.attn(x)), then "
          "x = self.ln_2(x + self.mlp(x)).",
     mistakes=[
@@ -202,6 +236,7 @@ exercise(
         Mistake("residual additions missing", _PostNoResidual,
                 hint="Keep the residual: normalise x + self.attn(x), not self.attn(x) alone."),
     ],
+    alternatives=[Alternative("F.layer_norm, F.scaled_dot_product_attention, F.gelu", _PostFunctional)],
 )
 
 
@@ -245,4 +280,6 @@ exercise(
         Mistake("LayerNorm shift kept without bias", lambda n_embd, bias=True: block_params(n_embd, True) - (0 if bias else 9 * n_embd),
                 hint="With bias=False the LayerNorms have no shift either (d numbers each, the gain)."),
     ],
+    alternatives=[Alternative("12 d^2 + 13 d, or 12 d^2 + 2 d", lambda n_embd, bias=True:
+                              12 * n_embd ** 2 + (13 if bias else 2) * n_embd)],
 )

@@ -23,6 +23,8 @@ from llmcourse import model as gpt_model
 from llmcourse import scaling
 from llmcourse.block import TransformerBlock
 from llmcourse.grading import Case, Mistake, close, exact, exercise
+from llmcourse.grading.lessons._common import scaled
+from llmcourse.grading.registry import Alternative
 from llmcourse.model import GPT, GPTConfig
 
 
@@ -85,10 +87,15 @@ class _OneBlockShared(BlockStack):
         self.blocks = nn.ModuleList([self.blocks[0]] * n_layer)  # one block, n_layer references
 
 
+class _Sequential(BlockStack):
+    def forward(self, x):
+        return nn.Sequential(*self.blocks)(x)
+
+
 def _stack_cases(r):
     cases = []
     for n_layer, n_embd, n_head in [(2, 8, 2), (3, 16, 4), (4, 16, 2)]:
-        cases.append(Case(r.randn(r.integer(1, 3), r.integer(2, 8), n_embd))
+        cases.append(Case(r.randn(r.integer(2, 3), r.integer(2, 8), n_embd))
                      .build_with(n_layer, n_embd, n_head)
                      .named(f"n_layer={n_layer}, n_embd={n_embd}, n_head={n_head}"))
     cases.append(Case(r.randn(2, 5, 8)).build_with(1, 8, 2).named("a stack of one block"))
@@ -102,7 +109,7 @@ exercise(
     visible=[Case(torch.randn(2, 5, 16, generator=torch.Generator().manual_seed(16)))
              .build_with(3, 16, 4).named("3 blocks, a (2, 5, 16) stream")],
     hidden=_stack_cases,
-    compare=close(atol=1e-5, rtol=1e-5),
+    compare=scaled(atol=1e-5, rtol=1e-4),
     hint="In __init__: self.blocks = nn.ModuleList([TransformerBlock(n_embd, n_head) for _ in "
          "range(n_layer)]). In forward: for block in self.blocks: x = block(x); return x.",
     mistakes=[
@@ -123,6 +130,7 @@ exercise(
                 hint="Create a new TransformerBlock for every layer (a list comprehension); "
                      "[block] * n_layer repeats one block, so all layers share its weights."),
     ],
+    alternatives=[Alternative("nn.Sequential(*self.blocks)", _Sequential)],
 )
 
 
@@ -176,6 +184,8 @@ exercise(
                 lambda V, T, L, d, tie_weights=True: gpt_params(V, T, L, d, tie_weights) - (L - 1) * _block(d),
                 hint="Multiply the per-block count by n_layer."),
     ],
+    alternatives=[Alternative("counted by hand", lambda V, T, L, d, tie_weights=True:
+                              V * d + T * d + L * (12 * d * d + 13 * d) + 2 * d + (0 if tie_weights else V * d))],
 )
 
 
@@ -205,12 +215,28 @@ def _states_cases(r):
                      .named(f"a random {n_layer}-block GPT"))
     m = _random_model(r.seed_torch(), 2, 8, 2)
     cases.append(Case(m, r.randint(0, 29, 1, 1)).named("one token"))
+    cases.append(Case(m, r.randint(0, 29, 3, 5)).named("a batch of three different sequences"))
+    cases.append(Case(m, r.randint(0, 29, 2, 16)).named("sequences of exactly block_size = 16 tokens"))
     return cases
 
 
 def _visible_states(r):
     m = _random_model(16, 2, 16, 4)  # the same model every time: the example of the exercise
     return [Case(m, torch.tensor([[3, 1, 4, 1, 5, 9, 2, 6]])).named("a 2-block GPT, 8 tokens")]
+
+
+def _first_sequence_only(model, idx):
+    return [h[:1].expand(idx.shape[0], -1, -1) for h in hidden_states(model, idx[:1])]
+
+
+def _by_hand(model, idx):
+    with torch.no_grad():
+        x = model.embed.tok(idx) + model.embed.pos(idx.shape[1])  # (B, T, C) + (T, C)
+        out = [x]
+        for block in model.blocks:
+            x = block(x)
+            out.append(x)
+    return out
 
 
 def _no_embedding(model, idx):
@@ -248,7 +274,7 @@ exercise(
     reference=hidden_states,
     visible=_visible_states,
     hidden=_states_cases,
-    compare=close(atol=1e-5, rtol=1e-5),
+    compare=scaled(atol=1e-5, rtol=1e-4),
     hint="x = model.embed(idx); states = [x]; then for each block: x = block(x); states.append(x).",
     mistakes=[
         Mistake("embedding left out", _no_embedding,
@@ -264,5 +290,9 @@ exercise(
         Mistake("every block reads the embedding", _each_from_embedding,
                 hint="Each block reads the previous block's output: reassign x = block(x) before "
                      "appending."),
+        Mistake("the first sequence's states for the whole batch", _first_sequence_only,
+                hint="Run the whole batch: every sequence of idx (B, T) has its own residual stream; "
+                     "do not index idx[0] or keep only the first row."),
     ],
+    alternatives=[Alternative("token + position embeddings, then the blocks, by hand", _by_hand)],
 )

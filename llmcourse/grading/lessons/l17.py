@@ -19,6 +19,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from llmcourse.grading import Case, Mistake, close, exercise
+from llmcourse.grading.registry import Alternative
 from llmcourse.grading.runner import SubmissionError
 from llmcourse.norm import LayerNorm
 
@@ -69,6 +70,23 @@ class _FreshHead(OutputLayer):
         self.lm_head = nn.Linear(d, V, bias=False)  # random matrix: the embedding is not used
 
 
+class _TiedThroughData(OutputLayer):
+    def __init__(self, token_embedding):
+        super().__init__(token_embedding)
+        self.lm_head.weight = nn.Parameter(torch.empty(0))
+        self.lm_head.weight.data = token_embedding.weight.data  # shared storage, a second Parameter
+
+
+class _FunctionalHead(nn.Module):
+    def __init__(self, token_embedding: nn.Embedding):
+        super().__init__()
+        self.ln_f = LayerNorm(token_embedding.weight.shape[1])
+        self.wte = token_embedding  # the embedding module itself; its matrix is the head
+
+    def forward(self, x):
+        return F.linear(self.ln_f(x), self.wte.weight)
+
+
 def _run_output_layer(cls, case):
     """Build the learner's module on a fresh embedding, set ``ln_f``'s gain and shift, then change
     the embedding in place (as an optimizer step would): a tied head must see the change."""
@@ -95,7 +113,11 @@ def _run_output_layer(cls, case):
             ln.weight.copy_(ln_gain)
             ln.bias.copy_(ln_shift)
             emb.weight.add_(update)  # a training step changes the embedding...
-            return mod.eval()(x)  # ...and a tied head computes with the new matrix
+        with torch.enable_grad():
+            logits = mod.eval()(x)  # ...and a tied head computes with the new matrix
+            logits.square().sum().backward()  # the head's gradient must reach the one shared matrix
+        grad = emb.weight.grad if emb.weight.grad is not None else torch.zeros_like(emb.weight)
+        return {"logits": logits.detach(), "gradient reaching the token embedding": grad}
 
 
 def _head_case(r, V, d, B, T, label=None):
@@ -111,7 +133,8 @@ def _head_visible(r):
 def _head_hidden(r):
     return [_head_case(r, r.integer(5, 70), 16, r.integer(1, 3), r.integer(1, 6)),
             _head_case(r, 65, 32, 2, 4, "the character vocabulary: 65 tokens, n_embd 32"),
-            _head_case(r, 3, 4, 1, 1, "one position")]
+            _head_case(r, 3, 4, 1, 1, "one position"),
+            _head_case(r, 9, 8, 3, 4, "a batch of three sequences")]
 
 
 exercise(
@@ -137,7 +160,12 @@ exercise(
         Mistake("a fresh head matrix", _FreshHead,
                 hint="The head must reuse token_embedding.weight; a new nn.Linear starts from random "
                      "weights unrelated to the embedding."),
+        Mistake("tied through .data", _TiedThroughData,
+                hint="Assign the Parameter itself: self.lm_head.weight = token_embedding.weight. Sharing "
+                     ".data makes a second Parameter on the same numbers: the model counts it twice and "
+                     "the head's gradient never reaches the embedding."),
     ],
+    alternatives=[Alternative("F.linear with the embedding's weight", _FunctionalHead)],
 )
 
 
@@ -174,6 +202,16 @@ def _ce_mean_over_vocab(logits, targets):
     return -torch.log_softmax(logits, -1).mean()
 
 
+def _ce_log_softmax(logits, targets):
+    lp = torch.log_softmax(logits, dim=-1).reshape(-1, logits.shape[-1])
+    return -lp.gather(1, targets.reshape(-1, 1).long()).mean()
+
+
+def _ce_logsumexp(logits, targets):
+    flat, t = logits.reshape(-1, logits.shape[-1]), targets.reshape(-1).long()
+    return (torch.logsumexp(flat, dim=-1) - flat[torch.arange(len(t)), t]).mean()
+
+
 def _ce_visible(r):
     seed = torch.tensor([[2.0, 1.0, 0.5, 0.0]])  # on, the, mat, in
     return [Case(seed, torch.tensor([0])).named("the seed's logits, next token 'on'"),
@@ -185,7 +223,9 @@ def _ce_hidden(r):
     return [Case(r.randn(n, 11, scale=2.0), r.randint(0, 11, n)).named("random logits (N, 11)"),
             Case(r.randn(2, 5, 65, scale=3.0), r.randint(0, 65, 2, 5)).named("a batch (B, T, V) = (2, 5, 65)"),
             Case(r.randn(4, 7, scale=300.0), r.randint(0, 7, 4)).named("huge logits (hundreds)"),
-            Case(r.randn(3, 50257, scale=0.02), r.randint(0, 50257, 3)).named("GPT-2's vocabulary at init")]
+            Case(r.randn(3, 50257, scale=0.02), r.randint(0, 50257, 3)).named("GPT-2's vocabulary at init"),
+            Case(r.randn(1, 1, 9), r.randint(0, 9, 1, 1)).named("one token (B = T = 1)"),
+            Case(r.randn(6, 5), torch.full((6,), r.integer(0, 4))).named("the same target six times")]
 
 
 exercise(
@@ -212,6 +252,10 @@ exercise(
                 hint="Take one entry per position, log p[target] (e.g. with gather or fancy indexing), "
                      "then average over positions; do not average over all V entries."),
     ],
+    alternatives=[Alternative("log_softmax and gather", _ce_log_softmax),
+                  Alternative("logsumexp minus the target's logit", _ce_logsumexp),
+                  Alternative("F.nll_loss(F.log_softmax)", lambda lg, t: F.nll_loss(
+                      F.log_softmax(lg.view(-1, lg.size(-1)), -1), t.view(-1)))],
 )
 
 
@@ -266,4 +310,7 @@ exercise(
         Mistake("1 / mean probability", _ppl_inverse_mean_prob,
                 hint="Perplexity is a geometric mean: exp(mean(-log p)), not 1 / mean(p)."),
     ],
+    alternatives=[Alternative("exp of the mean negative log-probability", lambda lg, t: torch.exp(_ce_log_softmax(lg, t))),
+                  Alternative("geometric mean of 1 / p", lambda lg, t: torch.exp(-torch.log(torch.softmax(
+                      lg.reshape(-1, lg.shape[-1]).double(), -1).gather(1, t.reshape(-1, 1).long())).mean()).float())],
 )

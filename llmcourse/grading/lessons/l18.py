@@ -25,7 +25,10 @@ from __future__ import annotations
 import torch
 
 from llmcourse import attention, sampling
+import torch.nn.functional as F
+
 from llmcourse.grading import Case, Mistake, close, exact, exercise
+from llmcourse.grading.registry import Alternative
 from llmcourse.grading.runner import SubmissionError
 
 #: The seed's logits for the tokens "on", "the", "mat", "in".
@@ -53,12 +56,27 @@ def _temperature_cases(r):
         Case(_logit_rows(r, scale=5.0) + 1000.0, 0.8).named("huge logits (about 1000)"),
         Case(_logit_rows(r), 0).named("T = 0: greedy"),
         Case(r.randn(2, 3, r.integer(4, 8)), 1.3).named("a batch (B, T, V)"),
+        Case(torch.stack([torch.linspace(-3, 3, 6), torch.linspace(300, 250, 6)]), 1.0)
+        .named("rows on very different scales"),
     ]
 
 
 def _naive_temperature(logits, t):
     e = torch.exp(logits / t)
     return e / e.sum(dim=-1, keepdim=True)
+
+
+def _torch_softmax(logits, t):
+    if t == 0:
+        return F.one_hot(logits.argmax(dim=-1), logits.shape[-1]).to(logits.dtype)
+    return torch.softmax(logits / t, dim=-1)
+
+
+def _lse_temperature(logits, t):
+    if t == 0:
+        return (logits == logits.amax(dim=-1, keepdim=True)).to(logits.dtype)
+    z = logits / t
+    return torch.exp(z - torch.logsumexp(z, dim=-1, keepdim=True))
 
 
 def _no_greedy(logits, t):
@@ -71,7 +89,7 @@ exercise(
     visible=[Case(SEED_LOGITS, 0.5).named("the seed's logits [2, 1, 0.5, 0] at T = 0.5"),
              Case(SEED_LOGITS, 2.0).named("the seed's logits at T = 2")],
     hidden=_temperature_cases,
-    compare=close(atol=1e-6, rtol=1e-5),
+    compare=close(atol=1e-6, rtol=3e-4),  # exp(z - c) for logits near 1000 is good to ~1e-4 in float32
     hint="Divide the logits by T, subtract the maximum of the last dimension, exponentiate, divide "
          "by the sum. For T == 0 return the one-hot vector of the arg-max (greedy).",
     mistakes=[
@@ -94,6 +112,8 @@ exercise(
                 lambda z, t: attention.softmax(z / t, dim=0) if t else sampling.probabilities(z, temperature=0),
                 hint="Normalise over the vocabulary, the last dimension (dim=-1)."),
     ],
+    alternatives=[Alternative("torch.softmax, one_hot for T = 0", _torch_softmax),
+                  Alternative("exp(z - logsumexp(z))", _lse_temperature)],
 )
 
 
@@ -113,6 +133,11 @@ def _top_k_cases(r):
         Case(torch.stack([torch.linspace(-3, 3, V), torch.linspace(10, 4, V)]), 2)
         .named("rows on different scales, k = 2"),
     ]
+
+
+def _sorted_threshold(z, k):
+    kth = z.sort(dim=-1, descending=True).values[..., k - 1:k]  # the k-th largest of each row
+    return torch.where(z >= kth, z, torch.full_like(z, NEG_INF))
 
 
 def _keep_k_plus_one(z, k):
@@ -159,6 +184,9 @@ exercise(
                 hint="Keep the LARGEST logits: torch.topk returns the largest by default "
                      "(largest=True)."),
     ],
+    alternatives=[Alternative("sort, then where(z >= k-th largest)", _sorted_threshold),
+                  Alternative("topk indices scattered into a -inf tensor", lambda z, k: torch.full_like(z, NEG_INF)
+                              .scatter(-1, torch.topk(z, k, dim=-1).indices, torch.topk(z, k, dim=-1).values))],
 )
 
 
@@ -179,6 +207,13 @@ def _top_p_cases(r):
         Case(_logit_rows(r, V=V, scale=4.0), 0.3).named("confident rows, p = 0.3 (often one token)"),
         Case(_logit_rows(r, V=V), 1.0).named("p = 1.0 (nothing removed)"),
     ]
+
+
+def _gather_back(z, p):
+    sz, order = torch.sort(z, dim=-1, descending=True)
+    probs = torch.softmax(sz, dim=-1)
+    remove_sorted = probs.cumsum(dim=-1) - probs >= p  # mass strictly before each token
+    return z.masked_fill(remove_sorted.gather(-1, order.argsort(dim=-1)), NEG_INF)
 
 
 def _drop_crossing(z, p):
@@ -240,6 +275,7 @@ exercise(
                 lambda z, p: torch.where(torch.isfinite(sampling.top_p_filter(z, p)), z, torch.zeros_like(z)),
                 hint="Set the removed logits to float('-inf'), not 0."),
     ],
+    alternatives=[Alternative("argsort to undo the sort", _gather_back)],
 )
 
 
@@ -274,14 +310,41 @@ def _draw(fn, logits, temperature, seed):
 
 
 def _run_sampler(fn, case):
+    """Frequencies over many draws, and the generator contract: the same seed repeats the draws,
+    another seed changes them (when T > 0), and torch's global random state is left alone."""
     (logits, temperature), _ = case.inputs()
     if fn is sample_token:  # the reference: the exact distribution the draws must follow
-        return {"frequencies": sampling.probabilities(logits, temperature), "same generator seed, same draws": True}
+        return {"frequencies": sampling.probabilities(logits, temperature),
+                "same generator seed, same draws": True,
+                "another generator seed, other draws": temperature > 0,
+                "torch's global random state untouched": True}
+    before = torch.get_rng_state()
     ids = _draw(fn, logits, temperature, SEED)  # (B, DRAWS)
     again = _draw(fn, logits, temperature, SEED)
+    other = _draw(fn, logits, temperature, SEED + 1)
+    untouched = bool(torch.equal(before, torch.get_rng_state()))
     V = logits.shape[-1]
     freqs = torch.stack([torch.bincount(row, minlength=V) for row in ids]).float() / DRAWS  # (B, V)
-    return {"frequencies": freqs, "same generator seed, same draws": bool(torch.equal(ids, again))}
+    return {"frequencies": freqs, "same generator seed, same draws": bool(torch.equal(ids, again)),
+            "another generator seed, other draws": not bool(torch.equal(ids, other)),
+            "torch's global random state untouched": untouched}
+
+
+def _own_generator(logits, t, generator):
+    return sampling.sample(logits, t, generator=torch.Generator().manual_seed(0))  # the argument ignored
+
+
+def _reseeds_global(logits, t, generator):
+    torch.manual_seed(0)  # reproducible, but resets the learner's own random state
+    return _global_rng(logits, t)
+
+
+def _inverse_cdf(logits, t, generator):
+    if t == 0:
+        return logits.argmax(dim=-1)
+    probs = torch.softmax(logits / t, dim=-1)
+    u = torch.rand(probs.shape[:-1] + (1,), generator=generator)  # one uniform per row
+    return (probs.cumsum(dim=-1) < u).sum(dim=-1).clamp_max(probs.shape[-1] - 1)
 
 
 def _sample_cases(r):
@@ -289,6 +352,7 @@ def _sample_cases(r):
         Case(_logit_rows(r, B=2, V=r.integer(4, 8)), 1.0).named("two rows of random logits, T = 1"),
         Case(_logit_rows(r, B=2, V=6), r.choice([0.5, 0.7])).named("T < 1"),
         Case(_logit_rows(r, B=1, V=6), 0).named("T = 0: greedy"),
+        Case(_logit_rows(r, B=3, V=5, scale=1.0), 1.5).named("three rows, T > 1"),
     ]
 
 
@@ -324,5 +388,13 @@ exercise(
         Mistake("generator not used", lambda z, t, g: _global_rng(z, t),
                 hint="Pass the generator to torch.multinomial(..., generator=generator), so that the "
                      "same seed gives the same tokens."),
+        Mistake("its own Generator().manual_seed(0)", _own_generator,
+                hint="Draw with the generator you are given (torch.multinomial(probs, 1, generator=generator)): "
+                     "a fixed Generator().manual_seed(0) of your own gives the same draws whatever seed the "
+                     "caller chose."),
+        Mistake("torch.manual_seed inside the sampler", _reseeds_global,
+                hint="Do not call torch.manual_seed in the sampler: it resets everyone's global random state "
+                     "and every call repeats the same draws. Pass generator=generator to torch.multinomial."),
     ],
+    alternatives=[Alternative("inverse CDF with torch.rand(generator=...)", _inverse_cdf)],
 )

@@ -21,6 +21,7 @@ import math
 
 from llmcourse import scaling
 from llmcourse.grading import Case, Mistake, close, exact, exercise
+from llmcourse.grading.registry import Alternative
 from llmcourse.model import GPTConfig
 
 
@@ -58,7 +59,7 @@ exercise(
              Case(*_NANO).named("the nano preset")],
     hidden=lambda r: [Case(r.integer(10, 60000), r.choice([64, 128, 256, 1024, 2048]), r.integer(1, 48),
                            r.choice([32, 64, 96, 128, 256, 512, 768, 1024, 1600]))
-                      for _ in range(4)],
+                      for _ in range(4)] + [Case(r.integer(2, 100), 1, 1, 8).named("one layer, one position")],
     compare=exact(dtype=False),
     hint="Per block: attention 4d^2 + 4d, MLP 8d^2 + 5d, two LayerNorms 2d each; plus the token "
          "embedding V*d, the position embedding T*d and the final LayerNorm 2d. The LM head shares "
@@ -80,6 +81,8 @@ exercise(
         Mistake("MLP counted as 4 d^2", _params_buggy(mlp=4),
                 hint="The MLP has two matrices, d x 4d and 4d x d: 8 d^2, not 4 d^2."),
     ],
+    alternatives=[Alternative("by hand: embeddings + L (12 d^2 + 13 d) + final LayerNorm",
+                              lambda V, T, L, d: V * d + T * d + L * (12 * d * d + 13 * d) + 2 * d)],
 )
 
 
@@ -107,7 +110,16 @@ def _flops_cases(r):
         d = r.choice([64, 128, 256, 512, 768])
         cfg = _cfg(r.integer(50, 50000), r.choice([256, 512, 1024, 2048]), r.integer(1, 24), d)
         cases.append(Case(cfg, r.integer(1, cfg.block_size), training=training))
+    cfg = _cfg(r.integer(50, 50000), 256, r.integer(1, 12), 128)
+    cases.append(Case(cfg, cfg.block_size).named("a context of exactly block_size tokens"))
+    cases.append(Case(cfg, 1, training=False).named("a context of one token"))
     return cases
+
+
+def _flops_by_hand(config, seq_len, training=True):
+    d, L, V = config.n_embd, config.n_layer, config.vocab_size
+    weights = L * (4 * d * d + 4 * d + 8 * d * d + 5 * d) + V * d  # attention + MLP + LM head
+    return (3 if training else 1) * (2 * weights + 4 * L * seq_len * d)
 
 
 exercise(
@@ -141,6 +153,7 @@ exercise(
                      "to N_matmul (it shares its matrix with the embedding, but the lookup is free and "
                      "the product is not)."),
     ],
+    alternatives=[Alternative("by hand", _flops_by_hand)],
 )
 
 
@@ -181,6 +194,8 @@ exercise(
         Mistake("tokens_per_param ignored", _chin_buggy(ratio=20.0),
                 hint="Use the tokens_per_param argument instead of a fixed 20."),
     ],
+    alternatives=[Alternative("N = (C / 6r) ** 0.5, D = C / (6 N)", lambda C, tokens_per_param=20.0: (
+                      (C / (6 * tokens_per_param)) ** 0.5, C / (6 * (C / (6 * tokens_per_param)) ** 0.5)))],
 )
 
 
@@ -199,14 +214,22 @@ def _kv_buggy(*, kv=2, layers=True, fixed_bytes=None, batch=True):
     return fn
 
 
+def _kv_cases(r):
+    cases = []
+    for b in (1, 4, r.choice([1, 2, 4])):  # 8-bit, float32, any
+        L = r.integer(2, 48)
+        batch = r.choice([n for n in range(3, 17) if n != L])  # not 2 (keys and values) nor L: each factor shows
+        cases.append(Case(L, r.choice([64, 256, 768, 4096]), r.integer(1, 4096), batch_size=batch,
+                          bytes_per_value=b))
+    return cases + [Case(1, r.choice([64, 256]), 1).named("one layer, one token, batch 1")]
+
+
 exercise(
     "19.4", "Memory of the KV cache", points=1,
     reference=kv_cache_bytes,
     visible=[Case(12, 768, 1024).named("GPT-2 small, one 1024-token sequence in 16-bit"),
              Case(96, 12288, 2048, batch_size=1, bytes_per_value=2).named("GPT-3 175B, 2048 tokens")],
-    hidden=lambda r: [Case(r.integer(2, 48), r.choice([64, 256, 768, 4096]), r.integer(1, 4096),
-                           batch_size=r.integer(2, 16), bytes_per_value=b)
-                      for b in (1, 4, r.choice([1, 2, 4]))],  # 8-bit, float32, any
+    hidden=_kv_cases,
     compare=exact(dtype=False),
     hint="Every layer stores one key and one value vector of n_embd numbers per token: "
          "2 * n_layer * batch_size * seq_len * n_embd * bytes_per_value.",
@@ -220,4 +243,6 @@ exercise(
         Mistake("batch ignored", _kv_buggy(batch=False),
                 hint="Each sequence of the batch has its own cache: multiply by batch_size."),
     ],
+    alternatives=[Alternative("keys + values per token, times tokens", lambda L, d, T, batch_size=1, bytes_per_value=2:
+                              (L * d * bytes_per_value + L * d * bytes_per_value) * T * batch_size)],
 )

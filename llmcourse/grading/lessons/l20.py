@@ -24,6 +24,8 @@ import torch.nn.functional as F
 from llmcourse import sampling
 from llmcourse.data import load_corpus
 from llmcourse.grading import Case, Mistake, close, exact, exercise
+from llmcourse.grading.lessons._common import WindowSumModel
+from llmcourse.grading.registry import Alternative
 from llmcourse.model import GPT, GPTConfig
 from llmcourse.tokenizer import CharTokenizer
 
@@ -93,7 +95,7 @@ def _probs_buggy(*, position=-1, crop="last", softmax=True, temp="divide", evalu
             model.eval()
         ids = tokenizer.encode(text)
         B = model.config.block_size
-        ids = ids[-B:] if crop == "last" else ids[:B]
+        ids = {"last": ids[-B:], "first": ids[:B], "last1": ids[-(B - 1):]}[crop]
         idx = torch.tensor([ids], dtype=torch.long)  # (1, T)
         with torch.no_grad():
             logits = model(idx)[0, position]  # (V,)
@@ -116,10 +118,22 @@ def _probs_hidden(r):
         model, tok = _model_and_tokenizer(r.seed_torch())
         cases.append(Case(model, tok, _snippet(r, length), temperature=temperature))
     cases[1].named(f"a prompt longer than block_size={BLOCK}")
+    model, tok = _model_and_tokenizer(r.seed_torch())
+    cases.append(Case(model, tok, _snippet(r, BLOCK)).named(f"a prompt of exactly block_size={BLOCK} characters"))
     model, tok = _model_and_tokenizer(r.seed_torch(), dropout=0.3)
     model.train()  # handed over in training mode: the function must switch dropout off
     cases.append(Case(model, tok, _snippet(r, 10)).named("a model with dropout=0.3, still in training mode"))
     return cases
+
+
+def _probs_by_hand(model, tokenizer, text, temperature=1.0):
+    model.train(False)
+    idx = torch.tensor(tokenizer.encode(text), dtype=torch.long).unsqueeze(0)
+    if idx.shape[1] > model.config.block_size:
+        idx = idx[:, idx.shape[1] - model.config.block_size:]
+    with torch.no_grad():
+        logits = model(idx)[:, -1, :].squeeze(0)
+    return torch.softmax(logits / temperature, dim=-1)
 
 
 exercise(
@@ -147,7 +161,10 @@ exercise(
         Mistake("dropout left on", _probs_buggy(evaluate=False),
                 hint="Call model.eval() before the forward pass: in training mode dropout zeroes random "
                      "activations and the distribution changes from call to call."),
+        Mistake("cropped to block_size - 1", _probs_buggy(crop="last1"),
+                hint="Keep the last block_size tokens, ids[-block_size:]: the model can read all of them."),
     ],
+    alternatives=[Alternative("torch.softmax(logits / T), cropped by hand", _probs_by_hand)],
 )
 
 
@@ -179,6 +196,17 @@ def _step_buggy(*, zero=True, clip="norm", step=True):
     return fn
 
 
+def _step_by_hand(model, optimizer, x, y, grad_clip=1.0):
+    for p in model.parameters():
+        p.grad = None
+    logits = model(x)  # (B, T, V)
+    loss = F.cross_entropy(logits.view(-1, logits.size(-1)), y.view(-1))
+    loss.backward()
+    torch.nn.utils.clip_grad_norm_(model.parameters(), max_norm=grad_clip)
+    optimizer.step()
+    return float(loss)
+
+
 def _loss_value(out) -> float:
     if isinstance(out, torch.Tensor) and out.numel() == 1:
         return float(out.detach())
@@ -207,7 +235,7 @@ def _step_case(r, opt: str, grad_clip: float, n_steps: int = 3) -> Case:
         optimizer = torch.optim.AdamW(model.parameters(), lr=1e-2)
     V, B, T = model.config.vocab_size, 4, 8
     data = r.randint(0, V, n_steps, B, T + 1)  # (steps, B, T + 1) random windows
-    xs, ys = data[..., :-1], data[..., 1:]  # (steps, B, T) each
+    xs, ys = data[..., :-1].contiguous(), data[..., 1:].contiguous()  # (steps, B, T) each; .view works
     label = f"{n_steps} steps with {'SGD' if opt == 'sgd' else 'AdamW'}, grad_clip={grad_clip:g}"
     return Case(model, optimizer, xs, ys, grad_clip=grad_clip).named(label)
 
@@ -237,6 +265,7 @@ exercise(
                 hint="After backward() and clipping, call optimizer.step() to update the weights (and do "
                      "not zero the gradients between backward() and step())."),
     ],
+    alternatives=[Alternative("logits, F.cross_entropy, grads set to None by hand", _step_by_hand)],
 )
 
 
@@ -256,7 +285,7 @@ def _gen_buggy(*, crop="last", position=-1, temp="divide", greedy=False, feed=Tr
         B = model.config.block_size
         with torch.no_grad():
             for _ in range(max_new_tokens):
-                cond = ctx[:, -B:] if crop == "last" else ctx[:, :B]
+                cond = {"last": ctx[:, -B:], "first": ctx[:, :B], "last1": ctx[:, -(B - 1):]}[crop]
                 logits = model(cond)[:, position, :]  # (B, V)
                 if temperature == 0 or greedy:
                     nxt = logits.argmax(dim=-1, keepdim=True)  # (B, 1)
@@ -287,7 +316,43 @@ def _gen_hidden(r):
         model, _ = _model_and_tokenizer(r.seed_torch())
         prompt = r.randint(0, model.config.vocab_size, B, T0)  # (B, T0)
         cases.append(Case(model, prompt, n, temperature=temperature, seed=r.integer(0, 10_000)))
+    model, _ = _model_and_tokenizer(r.seed_torch())
+    cases.append(Case(model, r.randint(0, model.config.vocab_size, 2, BLOCK), 6, temperature=1.0,
+                      seed=r.integer(0, 10_000)).named(f"two prompts of exactly block_size={BLOCK} tokens"))
+    summer = _SharpWindowSum(13, 8)
+    cases.append(Case(summer, _distinct_rows(r, 3, 8, 13), 8, temperature=1.0, seed=r.integer(0, 10_000))
+                 .named("a model that predicts the sum of its last 8 tokens mod 13: three prompts of exactly "
+                        "block_size = 8 tokens"))
     return cases
+
+
+class _SharpWindowSum(WindowSumModel):
+    """Lesson 1's sum-of-the-context model with sharper logits: sampling at T = 1 picks its
+    prediction with probability above 0.999, so every token of the window visibly matters."""
+
+    def forward(self, idx):
+        return 6.0 * super().forward(idx)
+
+
+def _distinct_rows(r, B, T, V):
+    while True:
+        idx = r.randint(0, V, B, T)
+        if len(set((idx.sum(dim=1) % V).tolist())) == B:
+            return idx
+
+
+def _generate_by_hand(model, idx, max_new_tokens, temperature=1.0, seed=0):
+    g = torch.Generator().manual_seed(seed)
+    model.eval()
+    for _ in range(max_new_tokens):
+        with torch.no_grad():
+            logits = model(idx[:, -model.config.block_size:])[:, -1, :]
+        if temperature == 0:
+            nxt = torch.argmax(logits, dim=-1, keepdim=True)
+        else:
+            nxt = torch.multinomial(torch.softmax(logits / temperature, dim=-1), num_samples=1, generator=g)
+        idx = torch.cat((idx, nxt), dim=1)
+    return idx
 
 
 exercise(
@@ -317,5 +382,9 @@ exercise(
         Mistake("generator re-seeded every step", _gen_buggy(reseed=True),
                 hint="Create and seed the generator once, before the loop; re-seeding it every step makes "
                      "every draw use the same random number."),
+        Mistake("cropped to block_size - 1", _gen_buggy(crop="last1"),
+                hint="Crop the context to its last block_size tokens, idx[:, -block_size:]: the model can "
+                     "read all of them, and the newest token must stay in."),
     ],
+    alternatives=[Alternative("loop with torch.multinomial, cropped by hand", _generate_by_hand)],
 )
