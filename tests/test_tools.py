@@ -48,6 +48,37 @@ def test_stub_keeps_signature_docstring_and_indentation():
         ns["causal_mask"](3)
 
 
+FIND_THE_BUG_CELL = '''def crop_and_predict(model, idx, block_size):
+    """Docstring stays."""
+    # BEGIN SOLUTION
+    # GIVEN: context = idx  # the bug: no crop
+    # GIVEN: if context.shape[1] > 0:
+    # GIVEN:     return model(context)
+    context = idx[:, -block_size:]
+    return model(context)
+    # END SOLUTION'''
+
+
+def test_find_the_bug_region_gives_the_broken_code_instead_of_a_stub():
+    out = stub_source(FIND_THE_BUG_CELL)
+    assert out == ('def crop_and_predict(model, idx, block_size):\n    """Docstring stays."""\n'
+                   "    context = idx  # the bug: no crop\n    if context.shape[1] > 0:\n"
+                   "        return model(context)")
+    ns = {}
+    exec(out, ns)  # runs: the learner starts from working, wrong code
+    assert ns["crop_and_predict"](lambda c: c.shape, __import__("torch").zeros(1, 9), 4) == (1, 9)
+
+
+def test_predict_line_blanks_the_value_only():
+    src = "import math\nloss_at_init = math.log(65)  # PREDICT\nprint(loss_at_init)"
+    out = stub_source(src)
+    assert out.split("\n")[1].startswith("loss_at_init = ...  # your prediction")
+    assert "math.log(65)" not in out and out.endswith("print(loss_at_init)")
+    ns = {}
+    exec(out, ns)
+    assert ns["loss_at_init"] is Ellipsis
+
+
 @pytest.mark.parametrize("src, problem", [
     ("# BEGIN SOLUTION\nx = 1\n# END SOLUTION", "inside a function"),
     ("def f():\n    # BEGIN SOLUTION\n    return 1", "without END"),

@@ -4,6 +4,12 @@
 Rules (errors name the notebook and cell):
 - A code region must sit inside a function or method body (indented), after its signature and
   docstring, which are kept. At top level a stub would stop the notebook, so it is refused.
+- Find-the-bug exercises: lines of a region written ``# GIVEN: <code>`` are the broken code the
+  learner starts from. The exercises notebook gets them as code (the ``# GIVEN: `` prefix
+  removed, indentation kept) instead of the stub; the solutions notebook keeps them as comments
+  beside the repaired code.
+- Predict exercises: a top-level line ``name = <value>  # PREDICT`` becomes
+  ``name = ...  # your prediction``: the learner writes a number before the next cell computes it.
 - In markdown cells a region becomes "*Write your answer here.*".
 - ``nbval-check-output`` tags and ``# NBVAL_CHECK_OUTPUT`` lines are dropped: the exercises
   notebook has no stored outputs to compare with.
@@ -38,6 +44,9 @@ END = re.compile(r"^[ \t]*#+\s*END SOLUTION\s*$")
 MD_BEGIN = re.compile(r"^\s*(<!--)?\s*#*\s*BEGIN SOLUTION\s*(-->)?\s*$")
 MD_END = re.compile(r"^\s*(<!--)?\s*#*\s*END SOLUTION\s*(-->)?\s*$")
 STUB = 'raise NotImplementedError("replace this line with your code")'
+GIVEN = re.compile(r"^(?P<indent>[ \t]*)#\s*GIVEN:(?: (?P<code>.*)|\s*)$")
+PREDICT = re.compile(r"^(?P<name>[A-Za-z_]\w*)\s*=\s*(?P<value>.+?)\s*#\s*PREDICT\s*$")
+PREDICT_STUB = "...  # your prediction: replace ... with a number, then run the check"
 TEXT_STUB = "*Write your answer here.*"
 CHECK_OUTPUT = re.compile(r"^\s*#\s*NBVAL_CHECK_OUTPUT\s*$")
 
@@ -47,8 +56,16 @@ class MarkerError(ValueError):
 
 
 def stub_source(src: str, where: str = "cell") -> str:
-    """Replace each solution region of a code cell by ``# YOUR CODE HERE`` + a raise."""
-    out, inside = [], False
+    """Replace each solution region of a code cell by ``# YOUR CODE HERE`` + a raise, or by its
+    ``# GIVEN:`` lines (find-the-bug); blank the value of each ``# PREDICT`` line.
+
+    >>> print(stub_source("def f(x):\\n    # BEGIN SOLUTION\\n    # GIVEN: return x + 1\\n    return x\\n    # END SOLUTION"))
+    def f(x):
+        return x + 1
+    >>> print(stub_source("loss_at_init = math.log(65)  # PREDICT"))
+    loss_at_init = ...  # your prediction: replace ... with a number, then run the check
+    """
+    out, inside, indent, given = [], False, "", []
     for n, line in enumerate(src.split("\n"), 1):
         m = BEGIN.match(line)
         if m:
@@ -57,14 +74,19 @@ def stub_source(src: str, where: str = "cell") -> str:
             if not m.group("indent"):
                 raise MarkerError(f"{where}, line {n}: a solution region must be inside a function or "
                                   f"method body; at top level its stub would stop the notebook.")
-            inside = True
-            out += [f"{m.group('indent')}# YOUR CODE HERE", f"{m.group('indent')}{STUB}"]
+            inside, indent, given = True, m.group("indent"), []
         elif END.match(line):
             if not inside:
                 raise MarkerError(f"{where}, line {n}: END SOLUTION without BEGIN SOLUTION.")
             inside = False
-        elif not inside:
-            out.append(line)
+            out += given or [f"{indent}# YOUR CODE HERE", f"{indent}{STUB}"]
+        elif inside:
+            g = GIVEN.match(line)
+            if g:
+                given.append(g.group("indent") + (g.group("code") or "").rstrip())
+        else:
+            p = PREDICT.match(line)
+            out.append(f"{p.group('name')} = {PREDICT_STUB}" if p else line)
     if inside:
         raise MarkerError(f"{where}: BEGIN SOLUTION without END SOLUTION.")
     return "\n".join(out)
@@ -86,7 +108,7 @@ def stub_markdown(src: str, where: str = "cell") -> str:
 
 
 def has_region(src: str) -> bool:
-    return any(BEGIN.match(line) for line in src.split("\n"))
+    return any(BEGIN.match(line) or PREDICT.match(line) for line in src.split("\n"))
 
 
 def make_exercises(nb, name: str = "notebook"):
