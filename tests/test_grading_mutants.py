@@ -8,12 +8,13 @@ from __future__ import annotations
 
 import pytest
 
-from llmcourse.grading import FAILED, PASSED, all_exercises, check
+from llmcourse.grading import FAILED, NOT_IMPLEMENTED, PASSED, all_exercises, check
 
 SEEDS = (0, 1, 2)  # hidden cases are random: a planted bug must be caught on every draw
 EXERCISES = all_exercises()
 PLANTED = [(ex, m) for ex in EXERCISES for m in ex.mistakes if m.planted]
 ALTERNATIVES = [(ex, a) for ex in EXERCISES for a in ex.alternatives]
+GIVEN = [ex for ex in EXERCISES if ex.given is not None]
 
 
 @pytest.fixture(autouse=True)
@@ -54,6 +55,15 @@ def test_planted_bug_is_rejected_with_its_hint(ex, mistake):
             f"{ex.id}: planted bug {mistake.name!r} was rejected, but the learner would see the hint for "
             f"{r.mistake!r}; add a case where the two differ, or order the mistakes")
         assert mistake.hint in r.message
+
+
+@pytest.mark.parametrize("ex", GIVEN, ids=lambda e: e.id)
+def test_find_the_bug_given_code_is_not_fixed_yet(ex):
+    """The broken code a find-the-bug notebook starts from scores nothing, on every seed, and says
+    "not fixed yet" (it is no failure: the untouched exercises notebook must run through)."""
+    for seed in SEEDS:
+        r = check(ex.id, ex.given, seed=seed, quiet=True, record=False)
+        assert (r.status, r.points) == (NOT_IMPLEMENTED, 0), f"{ex.id} given code (seed {seed}): {r.message}"
 
 
 def test_all_planted_bugs_caught(capsys):

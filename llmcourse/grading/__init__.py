@@ -20,12 +20,12 @@ Lesson authors write ``llmcourse/grading/lessons/lNN.py`` (see ``AUTHORING.md`` 
 from .api import GRADE_ENV, SESSION, STRICT_ENV, LessonSummary, check, strict_mode, summary
 from .cases import Case, Rand
 from .compare import Mismatch, close, exact
-from .registry import Exercise, Mistake, all_exercises, exercise, exercises_for, get
+from .registry import KINDS, Alternative, Exercise, Mistake, all_exercises, exercise, exercises_for, get
 from .result import ERROR, FAILED, NOT_IMPLEMENTED, PASSED, CheckFailed, Result
 
 __all__ = [
     "check", "summary", "Result", "CheckFailed", "LessonSummary", "strict_mode", "SESSION",
-    "exercise", "Exercise", "Mistake", "Case", "Rand", "close", "exact", "Mismatch",
+    "exercise", "Exercise", "Mistake", "Alternative", "KINDS", "Case", "Rand", "close", "exact", "Mismatch",
     "get", "exercises_for", "all_exercises",
     "PASSED", "FAILED", "NOT_IMPLEMENTED", "ERROR", "STRICT_ENV", "GRADE_ENV",
 ]

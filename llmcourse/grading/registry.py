@@ -25,6 +25,11 @@ from .cases import Case, Rand
 from .compare import close
 
 _ID = re.compile(r"^\s*(\d{1,2})\.(\d{1,2})\s*$")
+#: What an exercise asks of the learner; every exercise heading names its kind in brackets.
+#: ``rebuild``: write again what the lesson built; ``transfer``: a component the lesson explains
+#: but does not implement; ``find the bug``: repair a given broken implementation; ``predict``:
+#: write down a number before a cell computes it.
+KINDS = ("rebuild", "transfer", "find the bug", "predict")
 _REGISTRY: dict[str, "Exercise"] = {}
 _LOADED: set[str] = set()
 
@@ -79,6 +84,8 @@ class Exercise:
     run: Callable | None = None
     time_limit: float = 10.0
     alternatives: list[Alternative] = field(default_factory=list)
+    kind: str | None = None
+    given: Callable | type | None = None
 
     @property
     def lesson(self) -> str:
@@ -128,7 +135,8 @@ def exercise(id: str, title: str, *, reference: Callable | type, points: int = 1
              hidden: Callable[[Rand], Iterable[Case]] | Iterable[Case] | None = None,
              compare: Callable | None = None, mistakes: Iterable[Mistake] = (),
              hint: str | None = None, run: Callable | None = None,
-             time_limit: float = 10.0, alternatives: Iterable[Alternative] = ()) -> Exercise:
+             time_limit: float = 10.0, alternatives: Iterable[Alternative] = (),
+             kind: str | None = None, given: Callable | type | None = None) -> Exercise:
     """Register an exercise and return it.
 
     - ``reference``: the correct function, or an ``nn.Module`` class (then learners submit a
@@ -145,6 +153,12 @@ def exercise(id: str, title: str, *, reference: Callable | type, points: int = 1
     - ``time_limit``: seconds for all cases of one check together.
     - ``alternatives``: :class:`Alternative` entries, correct answers written differently from the
       reference; the test suite requires each to pass on every seed.
+    - ``kind``: one of :data:`KINDS`, named in the exercise's heading.
+    - ``given`` (``kind="find the bug"`` only): the broken implementation the notebook starts
+      from. A submission that still behaves like it on every case is "not fixed yet" (no points,
+      and no failure in strict mode, so an untouched exercises notebook runs through).
+      ``kind="predict"``: ``reference`` takes no arguments and returns the true value; the learner
+      submits the value itself (``...`` means "not predicted yet").
     """
     ex_id = normalize_id(id)
     if ex_id in _REGISTRY:
@@ -161,10 +175,26 @@ def exercise(id: str, title: str, *, reference: Callable | type, points: int = 1
     alt_names = [a.name for a in alternatives]
     if len(set(alt_names)) != len(alt_names):
         raise ValueError(f"exercise {ex_id}: alternative names must be unique, got {alt_names}.")
+    if kind is not None and kind not in KINDS:
+        raise ValueError(f"exercise {ex_id}: kind must be one of {KINDS}, got {kind!r}.")
+    if (given is not None) != (kind == "find the bug"):
+        raise ValueError(f"exercise {ex_id}: a 'find the bug' exercise gives the broken code as given=..., "
+                         f"and only such an exercise has one.")
+    if kind == "predict" and ex_id_params(reference):
+        raise ValueError(f"exercise {ex_id}: a predict exercise's reference takes no arguments.")
     ex = Exercise(ex_id, title, points, reference, visible, hidden, compare or close(), mistakes,
-                  hint, run, float(time_limit), alternatives)
+                  hint, run, float(time_limit), alternatives, kind, given)
     _REGISTRY[ex_id] = ex
     return ex
+
+
+def ex_id_params(fn) -> list[str]:
+    """The names of the parameters ``fn`` requires (no defaults)."""
+    try:
+        params = inspect.signature(fn).parameters.values()
+    except (TypeError, ValueError):
+        return []
+    return [p.name for p in params if p.default is p.empty and p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)]
 
 
 def _lesson_modules() -> list[str]:

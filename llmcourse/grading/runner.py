@@ -43,8 +43,21 @@ class SubmissionError(Exception):
     """A problem with the submission itself (wrong kind of object, wrong parameter names)."""
 
 
+def _not_predicted(sub) -> bool:
+    return sub is _MISSING or sub is None or sub is Ellipsis
+
+
+def _as_prediction(sub):
+    """A predict exercise's submission is the value itself; the grader calls it like a function."""
+    if callable(sub) and not isinstance(sub, torch.Tensor):
+        return sub
+    return lambda: sub
+
+
 def _submission_problem(ex: registry.Exercise, sub) -> str | None:
     fn_name = getattr(ex.reference, "__name__", "your_function")
+    if ex.kind == "predict":
+        return None
     if sub is _MISSING or sub is None:
         return (f"no submission: pass your {'class' if ex.is_module else 'function'} itself, "
                 f"e.g. check({ex.id!r}, {fn_name}).")
@@ -167,13 +180,34 @@ def _diagnose(ex: registry.Exercise, case: Case, got, want, seed: int, ref, mism
     return ex.hint or GENERIC_HINTS.get(mismatch.kind if mismatch else ""), None
 
 
+def _behaves_like_given(ex: registry.Exercise, cases: list[Case], refs: list, seed: int, items: list) -> bool:
+    """True when the submission's outcome on every case is the given broken code's outcome: the
+    learner has not changed what the find-the-bug exercise handed them (or changed nothing that
+    matters)."""
+    if len(items) < len(cases):
+        return False
+    for i, (case, item) in enumerate(zip(cases, items), 1):
+        with standard_state(), torch.random.fork_rng(devices=[]):
+            out = run_limited(lambda: _call(ex, ex.given, case, seed + i, refs[i - 1]), 5.0)
+        if out.timed_out or item.get("timed_out") or "died" in item:
+            return False
+        error = item.get("error")
+        if out.error is not None or error is not None:
+            if out.error is None or not isinstance(error, dict) or error.get("type") != type(out.error).__name__:
+                return False
+            continue
+        if not _agrees(ex, item.get("value"), to_plain(out.value)):
+            return False
+    return True
+
+
 def judge(ex: registry.Exercise, seed: int, outcomes: Iterable[dict], *, cases: list[Case] | None = None,
           refs: list | None = None, problem: str | None = None) -> Result:
     """The verdict on a submission's plain-data ``outcomes`` (from :func:`run_submission`): the
     reference runs here, on its own, after the submission has run."""
     head = f"{ex.id} {ex.title}"
     res = Result(ex.id, ex.title, FAILED, 0, ex.points, seed=seed)
-    items = iter(outcomes)
+    items, first = iter(outcomes), None
     if problem is None:  # outcomes recorded for a submission that could not be run at all
         first = next(items, None)
         problem = first.get("problem") if isinstance(first, dict) else None
@@ -181,10 +215,16 @@ def judge(ex: registry.Exercise, seed: int, outcomes: Iterable[dict], *, cases: 
     if problem:
         res.message = f"❌ {head}: failed (0/{ex.points}): {text(problem, 400)}"
         return res
+    if isinstance(first, dict) and first.get("not_predicted"):
+        res.status = NOT_IMPLEMENTED
+        res.message = (f"⏳ {head}: no prediction yet (0/{ex.points}): replace the ... with the number "
+                       f"you expect, then run this cell again.")
+        return res
     cases = ex.cases(Rand(seed)) if cases is None else cases
     refs = reference_modules(ex, cases, seed) if refs is None else refs
     names = ex.param_names()
     history: list = []  # (case, want, case seed, reference module) of the cases passed so far
+    passed: list = []  # the submission's outcomes on those cases
     for i, case in enumerate(cases, 1):
         case_seed, ref = seed + i, refs[i - 1]
         item = next(items, None) or {"timed_out": True}
@@ -220,6 +260,7 @@ def judge(ex: registry.Exercise, seed: int, outcomes: Iterable[dict], *, cases: 
                 problem = f"its output ({kind(got)}) could not be compared with the expected one"
             elif cmp.value is None:
                 history.append((case, want, case_seed, ref))
+                passed.append(item)
                 continue
             else:
                 mismatch = cmp.value
@@ -228,6 +269,11 @@ def judge(ex: registry.Exercise, seed: int, outcomes: Iterable[dict], *, cases: 
             lines += [f"   expected: {shown_want}", f"   got:      {shown_got}"]
             if shown_want == shown_got and mismatch is not None:
                 lines[-1] += "   (equal at the precision shown: the problem line gives the difference)"
+        if ex.given is not None and _behaves_like_given(ex, cases, refs, seed, passed + [item] + list(items)):
+            res.status = NOT_IMPLEMENTED
+            res.message = (f"⏳ {head}: not fixed yet (0/{ex.points}): this still behaves like the code as "
+                           f"given, which has a bug. Find it, fix it, then run this cell again.")
+            return res
         if ran:
             res.hint, res.mistake = _diagnose(ex, case, got, want, case_seed, ref, mismatch, history)
         else:
@@ -251,6 +297,12 @@ def judge(ex: registry.Exercise, seed: int, outcomes: Iterable[dict], *, cases: 
 def grade(ex: registry.Exercise, submission, seed: int, trace: list | None = None) -> Result:
     """Grade without printing or recording (``check`` wraps this). ``trace``, if given, receives
     the plain outcomes the verdict was based on (what ``grade`` re-judges)."""
+    if ex.kind == "predict":
+        if _not_predicted(submission):
+            if trace is not None:
+                trace.append({"not_predicted": True})
+            return judge(ex, seed, [{"not_predicted": True}])
+        submission = _as_prediction(submission)
     problem = _submission_problem(ex, submission)
     if problem:
         if trace is not None:
