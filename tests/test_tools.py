@@ -230,12 +230,19 @@ def test_set_address_rewrites_the_course_table(tmp_path, monkeypatch):
     monkeypatch.setattr(course, "REF", course.REF)
     copy = tmp_path / "course.py"
     copy.write_text((nbutil.REPO / "llmcourse" / "course.py").read_text(encoding="utf-8"), encoding="utf-8")
-    stamp_notebooks.set_address("https://github.com/you/fork", "v2.0.0", copy)
+    stamp_notebooks.set_address("https://github.com/you/fork", "v2.0.0", copy)  # a fork named "fork"
     text = copy.read_text(encoding="utf-8")
     assert 'REPO_URL = "https://github.com/you/fork"' in text and 'REF = "v2.0.0"' in text
     assert nbutil.pip_install_spec() == "llmcourse @ git+https://github.com/you/fork@v2.0.0"
     assert 'COURSE = "llmcourse @ git+https://github.com/you/fork@v2.0.0"' in nbutil.setup_source("lesson")
     assert course.colab_url("x.ipynb").startswith("https://colab.research.google.com/github/you/fork/")
+    readme = tmp_path / "README.md"
+    readme.write_text((nbutil.REPO / "README.md").read_text(encoding="utf-8"), encoding="utf-8")
+    assert stamp_notebooks.stamp_readme(readme)
+    text = readme.read_text(encoding="utf-8")
+    assert "git clone https://github.com/you/fork.git && cd fork\n" in text
+    assert "colab.research.google.com/github/you/fork/blob/main/notebooks/01_introduction.ipynb" in text
+    assert not stamp_notebooks.stamp_readme(readme)  # idempotent
 
 
 @pytest.mark.parametrize("args, message", [
@@ -364,6 +371,7 @@ def test_readme_lesson_table_is_current_and_every_link_exists():
 
     text = (REPO / "README.md").read_text(encoding="utf-8")
     assert readme_table() in text, "README's lesson table is stale: run python tools/stamp_notebooks.py --readme"
+    assert f"git clone {course.REPO_URL}.git && cd " in text, "README's clone line: run tools/stamp_notebooks.py --readme"
     links = re.findall(r"\]\(((?:notebooks|exercises|solutions)/[^)]+)\)", readme_table())
     assert len(links) == 3 * len(LESSONS)
     missing = [p for p in links if not (REPO / p).is_file()]

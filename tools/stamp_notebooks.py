@@ -73,16 +73,22 @@ def course_notebooks() -> list[Path]:
 README_START, README_END = "<!-- lessons -->", "<!-- /lessons -->"
 
 
+CLONE = re.compile(r"git clone https://github\.com/[A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+?\.git && cd [A-Za-z0-9_.-]+")
+
+
 def stamp_readme(readme: Path = REPO / "README.md") -> bool:
-    """Write ``course.readme_table()`` between the README's lesson markers; True if it changed."""
-    from llmcourse.course import readme_table
+    """Write ``course.readme_table()`` between the README's lesson markers and ``course.REPO_URL``
+    into its ``git clone`` line; True if the file changed."""
+    from llmcourse import course
 
     text = readme.read_text(encoding="utf-8")
     if README_START not in text or README_END not in text:
         raise SystemExit(f"{readme}: add the markers {README_START} and {README_END} where the table goes.")
     head, rest = text.split(README_START, 1)
     _, tail = rest.split(README_END, 1)
-    new = f"{head}{README_START}\n{readme_table()}\n{README_END}{tail}"
+    new = f"{head}{README_START}\n{course.readme_table()}\n{README_END}{tail}"
+    name = course.REPO_URL.rstrip("/").rsplit("/", 1)[-1]
+    new = CLONE.sub(f"git clone {course.REPO_URL}.git && cd {name}", new)
     if new != text:
         readme.write_text(new, encoding="utf-8")
     return new != text
