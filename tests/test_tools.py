@@ -376,3 +376,22 @@ def test_readme_lesson_table_is_current_and_every_link_exists():
     assert len(links) == 3 * len(LESSONS)
     missing = [p for p in links if not (REPO / p).is_file()]
     assert not missing, f"README links to notebooks that do not exist: {missing}"
+
+
+def test_readme_setup_gets_a_learner_from_a_clone_to_lesson_1():
+    """The set-up block, followed line by line on a fresh Linux machine: clone, a venv made with
+    python3, the CPU-only torch before the install that would pull a CUDA build, and JupyterLab
+    served from the repository root (so the lessons' links to exercises/ and solutions/ resolve)."""
+    import re
+
+    text = (nbutil.REPO / "README.md").read_text(encoding="utf-8")
+    section = text.split("## Set up and open the course", 1)[1].split("\n## ", 1)[0]
+    block = re.search(r"```bash\n(.*?)```", section, re.S).group(1)
+    lines = [line for line in block.splitlines() if line and not line.startswith("#")]
+    assert lines[0].startswith(f"git clone {course.REPO_URL}.git && cd ")
+    assert lines[1] == "python3 -m venv .venv && . .venv/bin/activate"
+    cpu = lines.index("pip install torch --index-url https://download.pytorch.org/whl/cpu")
+    assert cpu < lines.index('pip install -e ".[lab]"')
+    assert lines[-1] == "jupyter lab"  # at the root: notebooks/, exercises/ and solutions/ all served
+    assert "notebooks/01_introduction.ipynb" in section and ".venv\\Scripts\\activate" in section
+    assert "python tools/stamp_notebooks.py --repo" in section  # how a fork points the course at itself
