@@ -18,8 +18,12 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-#: Where the course lives. Not decided yet: change it here and run ``tools/stamp_notebooks.py``.
+#: Where the course lives. A fork sets its own with
+#: ``python tools/stamp_notebooks.py --repo URL --ref REF``, which rewrites these lines and restamps.
 REPO_URL = "https://github.com/llmcourse/llmcourse"
+#: The git tag (or commit, or branch) of ``REPO_URL`` that the notebooks' Colab setup cell installs:
+#: the release the notebooks were stamped from, so notebooks and package never drift apart.
+REF = "v0.1.0"
 #: The branch Colab badges open.
 BRANCH = "main"
 #: How many lessons the course has (titles say "Lesson N of 20").
@@ -103,8 +107,12 @@ def colab_url(path: str) -> str:
 
 
 def pip_install_spec() -> str:
-    """What the Colab setup cell passes to ``%pip install``: the package from the repository."""
-    return f"llmcourse @ git+{REPO_URL}@{BRANCH}"
+    """What the Colab setup cell passes to ``pip install``: the package at ``REF``.
+
+    >>> pip_install_spec()
+    'llmcourse @ git+https://github.com/llmcourse/llmcourse@v0.1.0'
+    """
+    return f"llmcourse @ git+{REPO_URL.rstrip('/')}@{REF}"
 
 
 #: One line per lesson for the README's table: what the learner builds and sees.

@@ -15,7 +15,7 @@ import pytest
 from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook, new_output
 
 from llmcourse import course
-from tools import check_structure, make_exercises, nbutil, stamp_notebooks
+from tools import check_devices, check_structure, make_exercises, nbutil, stamp_notebooks
 
 REPO = Path(__file__).resolve().parent.parent
 LESSONS = sorted((REPO / "notebooks").glob("*.ipynb"))
@@ -56,6 +56,56 @@ def test_notebook_is_stamped_and_named_after_the_course_table(path):
     nb = nbutil.read(path)
     assert nbutil.dumps(stamp_notebooks.stamp(nb, kind, les)) == path.read_text(encoding="utf-8"), (
         f"run python tools/stamp_notebooks.py {rel(path)}")
+
+
+@pytest.mark.parametrize("path", ALL, ids=rel)
+def test_notebook_keeps_one_device(path):
+    """Lessons that train use setup()'s device; nothing is made on the CPU next to a model left on
+    the device (tools/check_devices.py, a lint: no GPU needed)."""
+    assert check_devices.device_problems(path) == []
+
+
+def _device_lint(tmp_path, *cells, folder="notebooks"):
+    path = tmp_path / folder / "20_complete_pipeline.ipynb"
+    nbutil.write(new_notebook(cells=[new_code_cell(c) for c in cells]), path)
+    return check_devices.device_problems(path)
+
+
+TRAINER = "result = Trainer(cfg, text=text, out_dir=OUT{})\nresult = result.train()"
+LOOP = """def train(m):
+{}    batches = BatchSampler(ids, 16, 32, seed=0{})
+    opt = torch.optim.AdamW(m.parameters())
+    for _ in range(10):
+        _, loss = m(*batches.next_batch())
+        loss.backward()
+        opt.step()
+"""
+KEEP = "model = result.model"
+
+
+@pytest.mark.parametrize("cells, expected", [
+    ([TRAINER.format("")], "Trainer(...) without device="),
+    ([LOOP.format("", ", device=device")], "never moved with .to(device)"),
+    ([LOOP.format("    m.to(device)\n", "")], "BatchSampler(...) next to a training loop without device="),
+    # lesson 20 as it was: a CPU probe, a reloaded model on the CPU, a CPU input, after training
+    ([TRAINER.format(", device=str(device)"), KEEP, "probe = torch.tensor([tok.encode('ROMEO:')])"],
+     "torch.tensor(...) without device= after cell 1"),
+    ([TRAINER.format(", device=str(device)"), KEEP, "reloaded, tok2 = load_file(OUT)"], "load_file(...) without"),
+    ([TRAINER.format(", device=str(device)"), KEEP, "x = torch.zeros(1, 129, dtype=torch.long)"], "torch.zeros"),
+    ([TRAINER.format(", device=str(device)"), KEEP, "shipped, t = pretrained.load()"], "pretrained.load"),
+])
+def test_device_lint_catches(tmp_path, cells, expected):
+    problems = _device_lint(tmp_path, *cells)
+    assert any(expected in p for p in problems), problems
+
+
+def test_device_lint_passes_device_clean_code(tmp_path):
+    assert _device_lint(
+        tmp_path, TRAINER.format(", device=str(device)"), LOOP.format("    m.to(device)\n", ", device=device"),
+        KEEP, "probe = torch.tensor([[1, 2]], device=device)\nreloaded, t = load_file(OUT, device=device)",
+        "counts = torch.zeros(3, device='cpu')  # meant for the CPU") == []
+    # a CPU tensor before any model stays on the device is fine; solutions need not train on it
+    assert _device_lint(tmp_path, "x = torch.tensor([1.0])", LOOP.format("", ""), folder="solutions") == []
 
 
 def test_worked_example_pair_exists():

@@ -147,11 +147,12 @@ def test_stamp_inserts_and_is_idempotent(tmp_path, monkeypatch):
     assert "../exercises/10_causal_masking_exercises.ipynb" in head
     first = nbutil.dumps(nb)
     assert nbutil.dumps(stamp_notebooks.stamp(nb, "lesson", LES)) == first
-    # the repository URL lives in one constant: badge and install line follow it
+    # the repository URL and the installed version live in two constants: badge and install follow
     monkeypatch.setattr(course, "REPO_URL", "https://github.com/someone/else")
+    monkeypatch.setattr(course, "REF", "v9.9.9")
     stamp_notebooks.stamp(nb, "lesson", LES)
     assert "github/someone/else/blob/main/notebooks/10_causal_masking.ipynb" in nb.cells[0].source
-    assert "git+https://github.com/someone/else@main" in nb.cells[1].source
+    assert '"llmcourse @ git+https://github.com/someone/else@v9.9.9"' in nb.cells[1].source
     assert nbutil.dumps(nb) != first and len(nb.cells) == 5
 
 
@@ -172,11 +173,121 @@ def test_stamp_check_mode(tmp_path):
 
 def test_setup_cell_runs_outside_colab():
     src = nbutil.setup_source("exercises")
-    assert src.count("%pip install") == 1 and 'if "google.colab" in sys.modules:' in src
-    lines = [line for line in src.splitlines() if "%pip" not in line and "google.colab" not in line]
+    assert 'if "google.colab" in sys.modules:' in src and "%" not in src  # plain Python, no magics
     ns = {}
-    exec("\n".join(lines), ns)  # the non-Colab part: setup() and the grading imports
-    assert "check" in ns and "device" in ns
+    exec(src, ns)  # not on Colab: no install; setup() and the grading imports
+    assert "check" in ns and "device" in ns and "pip" not in ns
+
+
+@pytest.mark.parametrize("kind", ["lesson", "exercises", "solutions"])
+def test_setup_cell_installs_the_pinned_ref(kind):
+    src = nbutil.setup_source(kind)
+    assert f'COURSE = "llmcourse @ git+{course.REPO_URL}@{course.REF}"' in src
+    assert course.REF and course.REF != course.BRANCH  # a release, not a moving branch
+    path = {"lesson": LES.notebook, "exercises": LES.exercises, "solutions": LES.solutions}[kind]
+    first_code = next(c for c in nbutil.read(nbutil.REPO / path).cells if c.cell_type == "code")
+    assert first_code.source == src  # and the committed notebooks carry it
+
+
+def _one_sentence(message: str) -> None:
+    assert "\n" not in message and message.startswith("Setup stopped: ") and message.endswith(".")
+    assert message.count(". ") == 0, message  # one sentence: what failed; what to do
+
+
+def _run_setup(kind="lesson"):
+    ns = {}
+    exec(nbutil.setup_source(kind), ns)
+    return ns
+
+
+def test_setup_cell_stops_with_one_sentence_when_the_install_fails(monkeypatch):
+    import subprocess
+    import sys
+    import types
+
+    calls = []
+
+    def failing_pip(cmd, **kw):
+        calls.append(cmd)
+        return subprocess.CompletedProcess(cmd, 1, stdout="", stderr="ERROR: repository not found")
+
+    monkeypatch.setitem(sys.modules, "google.colab", types.ModuleType("google.colab"))
+    monkeypatch.setattr(subprocess, "run", failing_pip)
+    with pytest.raises(Exception) as info:
+        _run_setup()
+    err = info.value
+    assert type(err).__name__ == "SetupFailed"
+    assert calls and calls[0][-1] == nbutil.pip_install_spec() and calls[0][1:4] == ["-m", "pip", "install"]
+    _one_sentence(str(err))
+    assert "pip could not install" in str(err) and course.REF in str(err) and "pip.stderr" in str(err)
+    assert err._render_traceback_() == [str(err)]  # what Jupyter shows instead of a traceback
+
+
+def test_setup_cell_stops_with_one_sentence_when_the_import_fails(monkeypatch):
+    import sys
+
+    monkeypatch.setitem(sys.modules, "llmcourse.env", None)  # import llmcourse.env now fails
+    with pytest.raises(Exception) as info:
+        _run_setup()
+    err = info.value
+    assert type(err).__name__ == "SetupFailed" and err.__cause__ is None and err.__suppress_context__
+    _one_sentence(str(err))
+    assert "cannot be imported" in str(err) and 'pip install -e ".[lab]"' in str(err)
+
+
+@pytest.mark.slow
+def test_setup_cell_failure_shows_one_line_in_a_kernel(tmp_path):
+    """In a real kernel on a faked Colab whose pip fails: the cell's error output is the one
+    sentence, with no traceback and no pip output; the next cells of a "Run all" do not run."""
+    from nbclient import NotebookClient
+
+    fake_colab = ("import sys, types\nsys.modules['google.colab'] = types.ModuleType('google.colab')\n"
+                  "sys.executable = '/bin/false'  # pip fails")
+    nb = new_notebook(cells=[new_code_cell(fake_colab), new_code_cell(nbutil.setup_source("lesson")),
+                             new_code_cell("print('not reached')")])
+    from nbclient.exceptions import CellExecutionError
+
+    with pytest.raises(CellExecutionError):
+        NotebookClient(nb, timeout=60, kernel_name="python3", resources={"metadata": {"path": str(tmp_path)}}).execute()
+    assert not nb.cells[2].get("outputs")  # Run all stops here
+    outputs = nb.cells[1].outputs
+    assert [o["output_type"] for o in outputs] == ["error"]
+    assert outputs[0]["ename"] == "SetupFailed" and len(outputs[0]["traceback"]) == 1
+    _one_sentence(outputs[0]["traceback"][0])
+
+
+def test_set_address_rewrites_the_course_table(tmp_path, monkeypatch):
+    monkeypatch.setattr(course, "REPO_URL", course.REPO_URL)  # restored after the test
+    monkeypatch.setattr(course, "REF", course.REF)
+    copy = tmp_path / "course.py"
+    copy.write_text((nbutil.REPO / "llmcourse" / "course.py").read_text(encoding="utf-8"), encoding="utf-8")
+    stamp_notebooks.set_address("https://github.com/you/fork", "v2.0.0", copy)  # a fork named "fork"
+    text = copy.read_text(encoding="utf-8")
+    assert 'REPO_URL = "https://github.com/you/fork"' in text and 'REF = "v2.0.0"' in text
+    assert nbutil.pip_install_spec() == "llmcourse @ git+https://github.com/you/fork@v2.0.0"
+    assert 'COURSE = "llmcourse @ git+https://github.com/you/fork@v2.0.0"' in nbutil.setup_source("lesson")
+    assert course.colab_url("x.ipynb").startswith("https://colab.research.google.com/github/you/fork/")
+    readme = tmp_path / "README.md"
+    readme.write_text((nbutil.REPO / "README.md").read_text(encoding="utf-8"), encoding="utf-8")
+    assert stamp_notebooks.stamp_readme(readme)
+    text = readme.read_text(encoding="utf-8")
+    assert "git clone https://github.com/you/fork.git && cd fork\n" in text
+    assert "colab.research.google.com/github/you/fork/blob/main/notebooks/01_introduction.ipynb" in text
+    assert not stamp_notebooks.stamp_readme(readme)  # idempotent
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--repo", "https://github.com/you/fork"], "give --repo and --ref together"),
+    (["--repo", "https://gitlab.com/you/fork", "--ref", "v1"], "expected a GitHub address"),
+    (["--repo", "https://github.com/you/fork", "--ref", "a b"], "expected a git tag"),
+    (["--repo", "https://github.com/you/fork", "--ref", "v1", "--check"], "give no paths"),
+])
+def test_stamp_refuses_a_bad_address_in_one_line(args, message, capsys):
+    with pytest.raises(SystemExit) as info:
+        stamp_notebooks.main(args)
+    assert info.value.code == 2
+    err = capsys.readouterr().err.strip().splitlines()[-1]
+    assert message in err
 
 
 # --- hygiene ----------------------------------------------------------------------------------
@@ -291,7 +402,27 @@ def test_readme_lesson_table_is_current_and_every_link_exists():
 
     text = (REPO / "README.md").read_text(encoding="utf-8")
     assert readme_table() in text, "README's lesson table is stale: run python tools/stamp_notebooks.py --readme"
+    assert f"git clone {course.REPO_URL}.git && cd " in text, "README's clone line: run tools/stamp_notebooks.py --readme"
     links = re.findall(r"\]\(((?:notebooks|exercises|solutions)/[^)]+)\)", readme_table())
     assert len(links) == 3 * len(LESSONS)
     missing = [p for p in links if not (REPO / p).is_file()]
     assert not missing, f"README links to notebooks that do not exist: {missing}"
+
+
+def test_readme_setup_gets_a_learner_from_a_clone_to_lesson_1():
+    """The set-up block, followed line by line on a fresh Linux machine: clone, a venv made with
+    python3, the CPU-only torch before the install that would pull a CUDA build, and JupyterLab
+    served from the repository root (so the lessons' links to exercises/ and solutions/ resolve)."""
+    import re
+
+    text = (nbutil.REPO / "README.md").read_text(encoding="utf-8")
+    section = text.split("## Set up and open the course", 1)[1].split("\n## ", 1)[0]
+    block = re.search(r"```bash\n(.*?)```", section, re.S).group(1)
+    lines = [line for line in block.splitlines() if line and not line.startswith("#")]
+    assert lines[0].startswith(f"git clone {course.REPO_URL}.git && cd ")
+    assert lines[1] == "python3 -m venv .venv && . .venv/bin/activate"
+    cpu = lines.index("pip install torch --index-url https://download.pytorch.org/whl/cpu")
+    assert cpu < lines.index('pip install -e ".[lab]"')
+    assert lines[-1] == "jupyter lab"  # at the root: notebooks/, exercises/ and solutions/ all served
+    assert "notebooks/01_introduction.ipynb" in section and ".venv\\Scripts\\activate" in section
+    assert "python tools/stamp_notebooks.py --repo" in section  # how a fork points the course at itself

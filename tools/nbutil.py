@@ -66,17 +66,40 @@ def kind_of(path) -> tuple[str, Lesson]:
 
 # --- the stamped cells ------------------------------------------------------------------------
 def setup_source(kind: str) -> str:
-    """The setup cell: the first code cell of every lesson, exercises and solutions notebook."""
+    """The setup cell: the first code cell of every lesson, exercises and solutions notebook.
+
+    On Colab it installs the course package at ``course.REF`` (the release these notebooks were
+    stamped from). If the install or the import fails, it stops with one sentence that says what
+    failed and what to do: ``SetupFailed._render_traceback_`` replaces Jupyter's traceback, and
+    pip's own messages stay in ``pip.stderr`` instead of filling the cell.
+    """
+    imports = ["from llmcourse.env import setup"]
+    if kind != "lesson":
+        imports.append("from llmcourse.grading import check, summary")
     lines = [
         "# Setup: on Colab, install the course package; everywhere, seed and pick a device.",
-        "import sys",
+        "import importlib, subprocess, sys",
+        f'COURSE = "{pip_install_spec()}"  # the version these notebooks were made with',
+        "",
+        "class SetupFailed(Exception):",
+        "    def _render_traceback_(self):  # Jupyter shows this one line instead of a traceback",
+        "        return [str(self)]",
+        "",
         'if "google.colab" in sys.modules:',
-        f'    %pip install -q "{pip_install_spec()}"',
-        "from llmcourse.env import setup",
+        '    pip = subprocess.run([sys.executable, "-m", "pip", "install", "-q", COURSE], capture_output=True, text=True)',
+        "    if pip.returncode:",
+        '        raise SetupFailed(f"Setup stopped: pip could not install {COURSE} (its messages are in pip.stderr); "',
+        '                          "check that this runtime is online and that this address and version exist, "',
+        '                          "then run this cell again.")',
+        "    importlib.invalidate_caches()",
+        "try:",
+        *(f"    {line}" for line in imports),
+        "except ImportError as err:",
+        '    raise SetupFailed(f"Setup stopped: the course package cannot be imported ({err}); install it with "',
+        '                      "pip install -e \\".[lab]\\" in the repository (see the README), or on Colab restart "',
+        '                      "the session, then run this cell again.") from None',
         "device = setup()",
     ]
-    if kind != "lesson":
-        lines.append("from llmcourse.grading import check, summary")
     return "\n".join(lines)
 
 

@@ -1,8 +1,9 @@
 """Stamp the course's shared cells into notebooks: the header (title, Colab badge, previous/next
 and exercise links), the setup cell (first code cell), and a footer with the same links.
 
-The repository URL comes from ``llmcourse.course.REPO_URL``: change it there, run this tool, and
-every badge and install line follows. Stamped cells carry the tags ``llmcourse-header``,
+The repository URL and the version the Colab setup cell installs come from
+``llmcourse.course.REPO_URL`` and ``REF``: ``--repo URL --ref REF`` rewrites both there and restamps
+every notebook and the README's table in one go (how a fork points the course at itself). Stamped cells carry the tags ``llmcourse-header``,
 ``llmcourse-setup`` and ``llmcourse-footer``; the tool rewrites those cells and never touches
 others. Running it twice changes nothing.
 
@@ -10,11 +11,13 @@ others. Running it twice changes nothing.
     python tools/stamp_notebooks.py notebooks/10_causal_masking.ipynb
     python tools/stamp_notebooks.py --check         # exit 1 if a notebook is not stamped
     python tools/stamp_notebooks.py --readme        # rewrite README.md's lesson table only
+    python tools/stamp_notebooks.py --repo https://github.com/you/llmcourse --ref v0.1.0   # a fork
 """
 
 from __future__ import annotations
 
 import argparse
+import re
 import sys
 from pathlib import Path
 
@@ -70,19 +73,45 @@ def course_notebooks() -> list[Path]:
 README_START, README_END = "<!-- lessons -->", "<!-- /lessons -->"
 
 
+CLONE = re.compile(r"git clone https://github\.com/[A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+?\.git && cd [A-Za-z0-9_.-]+")
+
+
 def stamp_readme(readme: Path = REPO / "README.md") -> bool:
-    """Write ``course.readme_table()`` between the README's lesson markers; True if it changed."""
-    from llmcourse.course import readme_table
+    """Write ``course.readme_table()`` between the README's lesson markers and ``course.REPO_URL``
+    into its ``git clone`` line; True if the file changed."""
+    from llmcourse import course
 
     text = readme.read_text(encoding="utf-8")
     if README_START not in text or README_END not in text:
         raise SystemExit(f"{readme}: add the markers {README_START} and {README_END} where the table goes.")
     head, rest = text.split(README_START, 1)
     _, tail = rest.split(README_END, 1)
-    new = f"{head}{README_START}\n{readme_table()}\n{README_END}{tail}"
+    new = f"{head}{README_START}\n{course.readme_table()}\n{README_END}{tail}"
+    name = course.REPO_URL.rstrip("/").rsplit("/", 1)[-1]
+    new = CLONE.sub(f"git clone {course.REPO_URL}.git && cd {name}", new)
     if new != text:
         readme.write_text(new, encoding="utf-8")
     return new != text
+
+
+COURSE_PY = REPO / "llmcourse" / "course.py"
+GITHUB_REPO = re.compile(r"https://github\.com/[A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+")
+GIT_REF = re.compile(r"[A-Za-z0-9][A-Za-z0-9_./-]*")
+
+
+def set_address(repo: str, ref: str, course_py: Path | None = None) -> None:
+    """Write ``REPO_URL = repo`` and ``REF = ref`` into ``llmcourse/course.py`` (or ``course_py``)
+    and into the loaded course table, so that the stamping that follows uses them."""
+    from llmcourse import course
+
+    course_py = course_py or COURSE_PY
+    text = course_py.read_text(encoding="utf-8")
+    for name, value in (("REPO_URL", repo), ("REF", ref)):
+        text, n = re.subn(rf'^{name} = ".*"$', f'{name} = "{value}"', text, count=1, flags=re.M)
+        if n != 1:
+            raise SystemExit(f"{course_py}: no line '{name} = \"...\"' to rewrite.")
+    course_py.write_text(text, encoding="utf-8")
+    course.REPO_URL, course.REF = repo, ref
 
 
 def main(argv=None) -> int:
@@ -90,7 +119,22 @@ def main(argv=None) -> int:
     ap.add_argument("paths", nargs="*", help="notebooks (default: all course notebooks)")
     ap.add_argument("--check", action="store_true", help="only report notebooks that would change")
     ap.add_argument("--readme", action="store_true", help="rewrite README.md's lesson table and stop")
+    ap.add_argument("--repo", help="the GitHub address of the course, https://github.com/OWNER/NAME "
+                                   "(written to llmcourse/course.py; needs --ref)")
+    ap.add_argument("--ref", help="the tag, commit or branch of --repo that the Colab setup cell installs")
     args = ap.parse_args(argv)
+    if (args.repo is None) != (args.ref is None):
+        ap.error("give --repo and --ref together, e.g. --repo https://github.com/you/llmcourse --ref v0.1.0")
+    if args.repo is not None:
+        if not GITHUB_REPO.fullmatch(args.repo.rstrip("/")):
+            ap.error(f"--repo {args.repo!r}: expected a GitHub address, https://github.com/OWNER/NAME")
+        if not GIT_REF.fullmatch(args.ref) or ".." in args.ref:
+            ap.error(f"--ref {args.ref!r}: expected a git tag, commit or branch name, e.g. v0.1.0")
+        if args.paths or args.check or args.readme:
+            ap.error("--repo and --ref restamp every notebook and the README: give no paths, --check or --readme")
+        set_address(args.repo.rstrip("/"), args.ref)
+        print(f"llmcourse/course.py: REPO_URL = {args.repo.rstrip('/')}, REF = {args.ref}")
+        print("README.md: lesson table " + ("rewritten" if stamp_readme() else "already current"))
     if args.readme:
         print("README.md: lesson table " + ("rewritten" if stamp_readme() else "already current"))
         return 0
