@@ -32,7 +32,7 @@ N_LESSONS = 20
 
 @dataclass(frozen=True)
 class Lesson:
-    """One lesson: its number (1-20), slug (``"causal_masking"``) and title (the seed's)."""
+    """One lesson: its number (1-20), slug (``"causal_masking"``) and title (the article's)."""
 
     number: int
     slug: str

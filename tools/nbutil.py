@@ -77,7 +77,7 @@ def setup_source(kind: str) -> str:
     if kind != "lesson":
         imports.append("from llmcourse.grading import check, summary")
     lines = [
-        "# Setup: on Colab, install the course package; everywhere, seed and pick a device.",
+        "# Setup: on Colab, install the course package; everywhere, fix the random seed and pick a device.",
         "import importlib, subprocess, sys",
         f'COURSE = "{pip_install_spec()}"  # the version these notebooks were made with',
         "",
@@ -128,9 +128,9 @@ def header_source(kind: str, les: Lesson) -> str:
         return "\n".join([
             f"# Lesson {les.number} of {len(LESSONS)} — {les.title}", "", badge, "",
             f"{_nav(les, 'notebooks')} · [Exercises for this lesson]({exercises_link})", "",
-            f"*This lesson follows the article \u201c{les.title}\u201d of the LLM Architecture Series; "
-            f"\u201cthe seed\u201d below means that article. Its worked numbers are reproduced here, and "
-            f"where it simplifies or is out of date, the lesson says so.*",
+            f"*This lesson follows the article \u201c{les.title}\u201d of the LLM Architecture Series "
+            f"(\u201cthe article\u201d below). Its worked numbers are reproduced here, and where it "
+            f"simplifies or is out of date, the lesson says so.*",
         ])
     word = "Exercises" if kind == "exercises" else "Solutions"
     intro = ("Write your code where it says `# YOUR CODE HERE`, then run the check cell below it: "
