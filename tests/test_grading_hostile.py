@@ -156,7 +156,6 @@ def dtype_changer(scores, mask):
 
 def grad_switcher(scores, mask):
     torch.set_grad_enabled(False)
-    torch.use_deterministic_algorithms(True)
     torch.set_num_threads(1)
     torch.manual_seed(0)
     random.seed(0)
@@ -184,17 +183,20 @@ def test_state_a_submission_changes_is_restored(monkeypatch, isolation, changer)
 
 def test_state_changed_before_the_check_does_not_blame_the_grader():
     """A learner who switched grad off or float64 on in an earlier cell still gets a verdict."""
-    saved = torch.get_default_dtype(), torch.is_grad_enabled()
+    saved = torch.get_default_dtype(), torch.is_grad_enabled(), torch.are_deterministic_algorithms_enabled()
     try:
         torch.set_default_dtype(torch.float64)
         torch.set_grad_enabled(False)
+        torch.use_deterministic_algorithms(True)
         for ex_id in ("14.2", "20.2", "10.2"):
             res = check(ex_id, get(ex_id).reference, quiet=True, record=False)
             assert res.status == PASSED, res.message
-        assert (torch.get_default_dtype(), torch.is_grad_enabled()) == (torch.float64, False)
+        assert (torch.get_default_dtype(), torch.is_grad_enabled(), torch.are_deterministic_algorithms_enabled()
+                ) == (torch.float64, False, True)  # the learner's settings, back after each check
     finally:
         torch.set_default_dtype(saved[0])
         torch.set_grad_enabled(saved[1])
+        torch.use_deterministic_algorithms(saved[2])
 
 
 # --- outputs that lie, and looking for the answer -----------------------------------------------

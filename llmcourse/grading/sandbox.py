@@ -7,7 +7,10 @@ them; anything else becomes an :class:`Opaque` description made inside the worke
 back through a pipe, one message per case. The parent waits until the time limit and then kills
 the worker with ``SIGKILL``, which no ``except``, disarmed timer or signal handler in learner code
 can stop. Whatever the learner's code changes (default dtype, grad mode, random generators,
-threads, patched functions) dies with the worker. Elsewhere (Windows, macOS, or
+threads, patched functions) dies with the worker. Messages travel as builtins and raw tensor bytes
+(:func:`dumps`, :func:`loads`), which a reader unpickles without naming any class, so even
+forged data runs no code. Elsewhere (Windows; macOS, whose system libraries are not safe to use
+after a fork; or
 ``LLMCOURSE_CHECK_ISOLATION=thread``) the job runs in a daemon thread: the check still ends at the
 time limit, but the abandoned thread may keep running in the background until it finishes, and
 the check restores the global state (:func:`standard_state`) when it returns.
