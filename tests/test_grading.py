@@ -27,7 +27,7 @@ from llmcourse.norm import LayerNorm
 def _quiet_env(monkeypatch, tmp_path):
     monkeypatch.setenv("LLMCOURSE_STRICT", "0")
     monkeypatch.setenv("LLMCOURSE_PROGRESS_FILE", str(tmp_path / "progress.json"))
-    monkeypatch.delenv("LLMCOURSE_RESULTS_FILE", raising=False)
+    monkeypatch.delenv("LLMCOURSE_GRADE_DIR", raising=False)
 
 
 @pytest.fixture

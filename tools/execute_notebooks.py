@@ -32,7 +32,7 @@ def execute(path: Path, timeout: int = 900, fast: bool = False, kernel: str = "p
     nb = read(path)
     env = dict(os.environ)
     env.pop("MPLBACKEND", None)  # the kernel's inline backend must capture figures
-    env.pop("LLMCOURSE_RESULTS_FILE", None)
+    env.pop("LLMCOURSE_GRADE_DIR", None)  # a grade run records checks itself; executing is not grading
     env["LLMCOURSE_FAST"] = "1" if fast else "0"
     env["LLMCOURSE_STRICT"] = "1"  # a solutions notebook whose checks fail must not be committed
     env.setdefault("LLMCOURSE_PROGRESS_FILE", "off")

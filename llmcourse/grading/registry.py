@@ -40,7 +40,8 @@ class Mistake:
 
     ``fn`` is a buggy copy of the reference (a function, or an ``nn.Module`` class for module
     exercises): a *planted bug*. The test suite requires the check to reject it, and when a
-    learner's output equals this buggy output on the failing case, the learner sees ``hint``.
+    learner's output equals this buggy output on the failing case, and the buggy copy agreed with
+    the reference on every case before it (as the learner's output did), the learner sees ``hint``.
     ``detect(got, want, case) -> bool`` is an alternative trigger for mistakes that are easier to
     recognise than to write down (``fn`` may then be omitted: a hint-only mistake).
     """
