@@ -176,7 +176,7 @@ def cli_generate(argv: list[str]) -> int:
         ids = tok.encode(args.prompt)
     except KeyError as e:
         parser.error(f"the prompt cannot be encoded: {e.args[0]}")
-    g = torch.Generator(device=args.device).manual_seed(args.seed)
+    g = torch.Generator().manual_seed(args.seed)  # on the CPU: one seed, one text, whatever the device
     idx = torch.tensor([ids] * args.samples, dtype=torch.long, device=args.device)  # (samples, T)
     out = generate(model, idx, args.tokens, temperature=args.temperature, top_k=args.top_k,
                    top_p=args.top_p, generator=g)
