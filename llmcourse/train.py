@@ -33,8 +33,8 @@ from .model import GPT, GPTConfig
 from .optim import Muon, OptimizerSet
 from .tokenizer import CharTokenizer
 from .train_config import PRESETS, TrainConfig, get_preset, learning_rate_at, progress  # noqa: F401
-from .train_fast import (autocast, compile_or_fallback, fast_kernels, keep_freed_memory, maybe_compile,
-                         resolve_precision)
+from .train_fast import (autocast, compile_or_fallback, fast_kernels, grad_scaler, keep_freed_memory,
+                         maybe_compile, resolve_precision)
 
 
 def make_optimizer(model: torch.nn.Module, cfg: TrainConfig,
@@ -118,6 +118,7 @@ class Trainer:
         self.dist: DistInfo = setup_distributed(get_device(cfg.device))
         self.device = device_for(self.dist, get_device(cfg.device))
         self.dtype = resolve_precision(cfg.precision, self.device)  # of the forward pass in training
+        self.scaler = grad_scaler(self.device, self.dtype)  # fp16 only: scales the loss, unscales the gradients
         if text is None:
             text = load_corpus(cfg.corpus)
         self.tokenizer = tokenizer if tokenizer is not None else CharTokenizer.from_text(text)
@@ -142,7 +143,8 @@ class Trainer:
                 "model": self.model.state_dict(), "optimizer": self.optimizer.state_dict(),
                 "model_config": self.model.config.to_dict(), "train_config": self.cfg.to_dict(),
                 "tokenizer": self.tokenizer.to_dict(), "sampler": self.sampler.state_dict(),
-                "rng": rng_state(), "history": self.history, "torch_version": str(torch.__version__)}
+                "rng": rng_state(), "history": self.history, "torch_version": str(torch.__version__),
+                **({"grad_scaler": self.scaler.state_dict()} if self.scaler is not None else {})}
 
     def _restore(self, ckpt: dict) -> None:
         if GPTConfig.from_dict(ckpt["model_config"]) != self.model.config:
@@ -151,6 +153,8 @@ class Trainer:
         self.optimizer.load_state_dict(ckpt["optimizer"])
         self.sampler.load_state_dict(ckpt["sampler"])
         set_rng_state(ckpt["rng"])
+        if self.scaler is not None and "grad_scaler" in ckpt:
+            self.scaler.load_state_dict(ckpt["grad_scaler"])
         self.step, self.elapsed, self.history = ckpt["step"], ckpt["elapsed"], list(ckpt["history"])
 
     def save(self, path=None):
@@ -204,7 +208,8 @@ class Trainer:
         interrupted = False
         if self._log is not None and self.dist.is_main and self.dtype != torch.float32:
             self._log(f"precision {cfg.precision!r}: the forward pass runs under {self.dtype} autocast "
-                      f"on {self.device.type} (weights and optimizer state stay float32); "
+                      f"on {self.device.type}{' with a gradient scaler' if self.scaler is not None else ''} "
+                      f"(weights and optimizer state stay float32); "
                       f"precision='fp32' turns it off.")
         model.train()
         if cfg.fast_kernels:
@@ -281,10 +286,18 @@ class Trainer:
         x, y = self.sampler.next_batch()
         with autocast(self.device, self.dtype):
             _, loss = net(x, y)
-        loss.backward()
-        if self.cfg.grad_clip > 0:
-            torch.nn.utils.clip_grad_norm_(self.model.parameters(), self.cfg.grad_clip)
-        self.optimizer.step()
+        if self.scaler is None:
+            loss.backward()
+            if self.cfg.grad_clip > 0:
+                torch.nn.utils.clip_grad_norm_(self.model.parameters(), self.cfg.grad_clip)
+            self.optimizer.step()
+        else:  # fp16: backward on the scaled loss, clip the true gradients, skip a step that overflowed
+            self.scaler.scale(loss).backward()
+            if self.cfg.grad_clip > 0:
+                self.scaler.unscale_(self.optimizer)
+                torch.nn.utils.clip_grad_norm_(self.model.parameters(), self.cfg.grad_clip)
+            self.scaler.step(self.optimizer)
+            self.scaler.update()
         return loss.detach()
 
 

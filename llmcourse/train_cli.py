@@ -52,8 +52,9 @@ def _train_parser() -> argparse.ArgumentParser:
     p.add_argument("--device", default=None, help="cpu, cuda, cuda:1 or mps (default: the best available)")
     p.add_argument("--compile", action="store_true", help="use torch.compile (falls back if it fails)")
     p.add_argument("--precision", choices=PRECISIONS, default=None,
-                   help="bf16: the forward pass under bfloat16 autocast; auto: bf16 where the hardware "
-                        "multiplies bf16 natively (default: the preset's)")
+                   help="bf16: the forward pass under bfloat16 autocast; fp16: float16 autocast with a "
+                        "gradient scaler; auto: bf16 where the hardware multiplies bf16 natively, fp16 on "
+                        "CUDA GPUs of capability 7.x (V100, T4), else fp32 (default: the preset's)")
     p.add_argument("--export", default=None, metavar="FILE",
                    help="also write a compact float16 model file (what the package ships) at the end")
     p.add_argument("--no-progress", action="store_true", help="no progress bar (log lines only)")

@@ -18,7 +18,7 @@ from dataclasses import asdict, dataclass, fields, replace
 
 #: The values ``TrainConfig.optimizer`` and ``TrainConfig.precision`` take (and the CLI offers).
 OPTIMIZERS = ("adamw", "muon")
-PRECISIONS = ("auto", "fp32", "bf16")
+PRECISIONS = ("auto", "fp32", "bf16", "fp16")
 
 
 def _one_of(values: tuple[str, ...]) -> str:
@@ -73,8 +73,10 @@ class TrainConfig:
     compile: bool = False
     fast_kernels: bool = True
     # "fp32", "bf16" (the forward pass under bfloat16 autocast; weights, gradients and optimizer
-    # state stay float32) or "auto": bf16 where the device multiplies bf16 matrices natively (a CPU
-    # with AVX-512 BF16 or AMX, a CUDA GPU with bf16), fp32 elsewhere (train_fast.resolve_precision)
+    # state stay float32), "fp16" (float16 autocast with a gradient scaler) or "auto": bf16 where
+    # the device multiplies bf16 matrices natively (a CPU with AVX-512 BF16 or AMX, a CUDA GPU of
+    # capability >= 8.0), fp16 on CUDA GPUs of capability 7.x, fp32 elsewhere
+    # (train_fast.resolve_precision)
     precision: str = "auto"
 
     def __post_init__(self):
