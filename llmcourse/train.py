@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 
 import torch
 
-from .checkpoint import FORMAT, load_checkpoint, rng_state, save_checkpoint, set_rng_state
+from .checkpoint import FORMAT, check_writable, load_checkpoint, rng_state, save_checkpoint, set_rng_state
 from .data import BatchSampler, encode_corpus, load_corpus, train_val_split
 from .distributed import (DistInfo, all_reduce_max, all_reduce_mean, device_for, setup_distributed)
 from .env import deterministic_on_cpu, get_device, seed_everything
@@ -103,6 +103,9 @@ class Trainer:
                  callbacks: Sequence[Callable[[dict], object]] = (), progress: bool = True,
                  log: Callable[[str], object] | None = print, **overrides):
         cfg = get_preset(config, **overrides) if isinstance(config, str) else config.replace(**overrides)
+        get_device(cfg.device)  # a device this machine lacks: a ValueError now, not a crash later
+        if out_dir is not None:
+            check_writable(out_dir)  # not after the first evaluation, at the first save
         ckpt = None
         if resume:
             if out_dir is None:

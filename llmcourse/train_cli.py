@@ -21,8 +21,15 @@ from .train_config import OPTIMIZERS, PRECISIONS, PRESETS
 DEFAULT_PRESET = "shakespeare-char"
 
 
+class _Parser(argparse.ArgumentParser):
+    """argparse with errors on one line (``prog: error: ...``), exit status 2, no usage block."""
+
+    def error(self, message: str):
+        self.exit(2, f"{self.prog}: error: {' '.join(str(message).split())}\n")
+
+
 def _train_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(
+    p = _Parser(
         prog="python -m llmcourse train",
         description="Train a character-level GPT on the corpus bundled with the package "
                     "(Tiny Shakespeare). Every option has a default: with none, the "
@@ -129,7 +136,7 @@ def cli_train(argv: list[str]) -> int:
 
 
 def _generate_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(
+    p = _Parser(
         prog="python -m llmcourse generate",
         description="Sample text from a trained model. Without --checkpoint, uses the model shipped "
                     "with the package (shakespeare-char).")
@@ -164,10 +171,12 @@ def cli_generate(argv: list[str]) -> int:
         parser.error(f"--samples must be >= 1, got {args.samples}.")
     import torch
 
+    from .env import check_device
     from .pretrained import load_file, resolve
     from .sampling import generate
 
     try:
+        check_device(args.device)
         model, tok = load_file(resolve(args.checkpoint), device=args.device)
     except (FileNotFoundError, ValueError) as e:
         parser.error(str(e))
