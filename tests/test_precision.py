@@ -150,12 +150,12 @@ def test_bf16_training_autocasts_the_forward_pass_only(capsys):
 def test_fp32_and_auto_without_native_bf16_do_not_autocast(monkeypatch):
     fake_cpu(monkeypatch, False)
     for precision in ("fp32", "auto"):
-        t = tiny(precision=precision, max_iters=2, eval_interval=2)
+        t = tiny(precision=precision, max_iters=2, eval_interval=2, device="cpu")  # the CPU faked above
         seen = dtypes_seen(t)
         t.train()
         assert {d for _, d in seen} == {torch.float32}, precision
     fake_cpu(monkeypatch, True)
-    assert tiny(precision="auto", max_iters=1).dtype == torch.bfloat16
+    assert tiny(precision="auto", max_iters=1, device="cpu").dtype == torch.bfloat16
 
 
 def test_bf16_is_reproducible_and_close_to_fp32():

@@ -268,12 +268,12 @@ def test_notebook_bar_leaves_its_final_state_as_a_line(monkeypatch):
 
 def test_train_shortcut_takes_a_custom_text():
     text = "abcabcabd" * 200
-    result = train("tiny", text=text, max_iters=5, progress=False, log=None)
+    result = train("tiny", text=text, max_iters=5, progress=False, log=None, device="cpu")
     assert result.tokenizer.vocab_size == 4 and result.model.config.vocab_size == 4
 
 
 def test_untied_head_trains_and_round_trips_through_a_checkpoint(tmp_path):
-    result = tiny(max_iters=3, tie_weights=False, out_dir=tmp_path).train()
+    result = tiny(max_iters=3, tie_weights=False, out_dir=tmp_path, device="cpu").train()  # load_file loads onto the CPU
     m = result.model
     assert m.lm_head.weight is not m.embed.tok.weight
     assert not torch.equal(m.lm_head.weight, m.embed.tok.weight)  # they trained apart
@@ -295,7 +295,7 @@ def test_resume_in_process_continues_the_same_run(tmp_path, optimizer):
 
     first = tiny(max_iters=30, eval_interval=10, optimizer=optimizer, out_dir=tmp_path, callbacks=[stop_at_20]).train()
     assert first.interrupted and first.step == 20
-    trainer = Trainer("tiny", out_dir=tmp_path, resume=True, max_iters=30, progress=False, log=None)
+    trainer = Trainer("tiny", out_dir=tmp_path, resume=True, max_iters=30, progress=False, log=None, device="cpu")
     assert trainer.cfg.optimizer == optimizer  # the checkpoint's optimiser, state included
     assert isinstance(trainer.optimizer, OptimizerSet) == (optimizer == "muon")
     resumed = trainer.train()
