@@ -25,6 +25,7 @@ from dataclasses import dataclass, field
 
 import torch
 
+from ._checks import check_token_range
 from .checkpoint import FORMAT, check_writable, load_checkpoint, rng_state, save_checkpoint, set_rng_state
 from .data import BatchSampler, encode_corpus, load_corpus, train_val_split
 from .distributed import (DistInfo, all_reduce_max, all_reduce_mean, device_for, setup_distributed)
@@ -125,7 +126,9 @@ class Trainer:
         if text is None:
             text = load_corpus(cfg.corpus)
         self.tokenizer = tokenizer if tokenizer is not None else CharTokenizer.from_text(text)
-        train_ids, val_ids = train_val_split(encode_corpus(text, self.tokenizer), cfg.val_fraction)
+        ids = encode_corpus(text, self.tokenizer)
+        check_token_range(ids, self.tokenizer.vocab_size, "the encoded corpus")  # once: steps skip it
+        train_ids, val_ids = train_val_split(ids, cfg.val_fraction)
         seed_everything(cfg.seed)
         self.model = GPT(cfg.model_config(self.tokenizer.vocab_size)).to(self.device)
         self.optimizer = make_optimizer(self.model, cfg, self.dtype)
@@ -174,12 +177,12 @@ class Trainer:
         processes), in float32 whatever precision the training steps use."""
         was_training = self.model.training
         self.model.eval()
-        means = []
+        means = []  # on the device until the one read below
         for split in ("train", "val"):
-            losses = [self.model(x, y)[1].item() for x, y in self.eval_batches[split]]
-            means.append(sum(losses) / len(losses))
+            losses = [self.model(x, y, check_ids=False)[1] for x, y in self.eval_batches[split]]
+            means.append(torch.stack(losses).double().mean())
         self.model.train(was_training)
-        train_loss, val_loss = all_reduce_mean(means, self.dist, self.device)
+        train_loss, val_loss = all_reduce_mean(torch.stack(means).tolist(), self.dist, self.device)
         return {"train_loss": train_loss, "val_loss": val_loss}
 
     # ------------------------------------------------------------------ the loop
@@ -285,10 +288,13 @@ class Trainer:
         return next((r[key] for r in reversed(self.history) if key in r), float("nan"))
 
     def _train_step(self, net):
+        """One optimizer step. It reads nothing back from the device (no ``.item()``, no range
+        check of the ids), so on a GPU the host queues the next step while this one runs; the
+        loop reads the loss only every ``log_interval`` steps."""
         self.optimizer.zero_grad(set_to_none=True)
         x, y = self.sampler.next_batch()
         with autocast(self.device, self.dtype):
-            _, loss = net(x, y)
+            _, loss = net(x, y, check_ids=False)  # the corpus was checked once; no wait for the device
         if self.scaler is None:
             loss.backward()
             if self.cfg.grad_clip > 0:

@@ -321,3 +321,60 @@ def test_interrupt_saves_a_checkpoint(tmp_path):
     result = tiny(max_iters=50, out_dir=tmp_path, callbacks=[stop]).train()
     assert result.interrupted and result.step == 10
     assert torch.load(tmp_path / "ckpt.pt", weights_only=True)["step"] == 10
+
+
+# ---------------------------------------------------------------- no waiting for the device
+def test_token_ids_are_checked_once_per_forward(monkeypatch):
+    import llmcourse._checks as checks
+
+    calls = []
+    real = checks.check_token_range
+    monkeypatch.setattr(checks, "check_token_range", lambda *a, **k: (calls.append(1), real(*a, **k))[1])
+    model = GPT(GPTConfig(vocab_size=11, block_size=8, n_layer=1, n_head=2, n_embd=8))
+    model(torch.randint(0, 11, (2, 8)))
+    assert len(calls) == 1  # at the model's boundary, not again in the embeddings
+    model(torch.randint(0, 11, (2, 8)), check_ids=False)
+    assert len(calls) == 1
+    with pytest.raises(IndexError, match="token id 11, but the vocabulary has ids 0..10"):
+        model(torch.tensor([[1, 11]]))
+    from llmcourse.embedding import InputEmbedding, TokenEmbedding
+
+    with pytest.raises(IndexError, match="token id -1"):  # used on their own, the embeddings still check
+        InputEmbedding(11, 8, 4)(torch.tensor([[1, -1]]))
+    with pytest.raises(IndexError, match="token id 12"):
+        TokenEmbedding(11, 4)(torch.tensor([[12]]))
+
+
+def test_training_steps_read_nothing_back_except_the_logged_loss(monkeypatch):
+    """On a GPU every read of a tensor's value (``.item()``, ``float()``, ``int()``, ``bool()``,
+    ``.tolist()``) waits for the device. The training step reads none; the loop reads the loss at
+    log steps only (evaluations are counted apart)."""
+    t = tiny(max_iters=12, log_interval=4, eval_interval=1000)
+    where = {"step": False, "eval": False}
+    reads = {"step": 0, "eval": 0, "loop": 0}
+
+    def counting(name):
+        real = getattr(torch.Tensor, name)
+
+        def read(self, *a, **k):
+            reads["step" if where["step"] else "eval" if where["eval"] else "loop"] += 1
+            return real(self, *a, **k)
+        return read
+
+    for name in ("item", "tolist", "__float__", "__int__", "__bool__", "__index__"):
+        monkeypatch.setattr(torch.Tensor, name, counting(name))
+
+    def inside(key, fn):
+        def wrapped(*a, **k):
+            where[key] = True
+            try:
+                return fn(*a, **k)
+            finally:
+                where[key] = False
+        return wrapped
+
+    t._train_step = inside("step", t._train_step)
+    t.evaluate = inside("eval", t.evaluate)
+    t.train()
+    assert reads["step"] == 0, reads
+    assert reads["loop"] == 12 // 4, reads  # one loss a log step
