@@ -35,7 +35,7 @@ from .optim import Muon, OptimizerSet
 from .tokenizer import CharTokenizer
 from .train_config import PRESETS, TrainConfig, get_preset, learning_rate_at, progress  # noqa: F401
 from .train_fast import (autocast, compile_or_fallback, fast_kernels, grad_scaler, keep_freed_memory,
-                         maybe_compile, resolve_precision)
+                         mark_step_begin, maybe_compile, resolve_precision)
 
 
 def make_optimizer(model: torch.nn.Module, cfg: TrainConfig,
@@ -226,7 +226,7 @@ class Trainer:
                 from torch.nn.parallel import DistributedDataParallel as DDP
 
                 net = DDP(model, device_ids=[self.device.index] if self.device.type == "cuda" else None)
-            run = maybe_compile(net, cfg.compile, log=self._log or (lambda s: None))
+            run = maybe_compile(net, cfg.compile, log=self._log or (lambda s: None), mode=cfg.compile_mode)
             t0, base = time.perf_counter(), self.elapsed
             win_t, win_steps = t0, 0
             lr = learning_rate_at(self.step, progress(self.step, self.elapsed, cfg), cfg)
@@ -291,6 +291,8 @@ class Trainer:
         """One optimizer step. It reads nothing back from the device (no ``.item()``, no range
         check of the ids), so on a GPU the host queues the next step while this one runs; the
         loop reads the loss only every ``log_interval`` steps."""
+        if self.cfg.compile and self.cfg.compile_mode == "reduce-overhead":
+            mark_step_begin()
         self.optimizer.zero_grad(set_to_none=True)
         x, y = self.sampler.next_batch()
         with autocast(self.device, self.dtype):

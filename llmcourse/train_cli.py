@@ -16,7 +16,7 @@ import math
 import sys
 import time
 
-from .train_config import OPTIMIZERS, PRECISIONS, PRESETS
+from .train_config import COMPILE_MODES, OPTIMIZERS, PRECISIONS, PRESETS
 
 DEFAULT_PRESET = "shakespeare-char"
 
@@ -58,6 +58,9 @@ def _train_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=None, help="random seed (same seed, same run)")
     p.add_argument("--device", default=None, help="cpu, cuda, cuda:1 or mps (default: the best available)")
     p.add_argument("--compile", action="store_true", help="use torch.compile (falls back if it fails)")
+    p.add_argument("--compile-mode", choices=COMPILE_MODES, default=None,
+                   help="torch.compile's mode, with --compile; reduce-overhead replays each step as a "
+                        "CUDA graph on a GPU (default: the preset's)")
     p.add_argument("--precision", choices=PRECISIONS, default=None,
                    help="bf16: the forward pass under bfloat16 autocast; fp16: float16 autocast with a "
                         "gradient scaler; auto: bf16 where the hardware multiplies bf16 natively, fp16 on "
@@ -90,7 +93,8 @@ def cli_train(argv: list[str]) -> int:
     overrides = {"max_time": args.max_time, "max_iters": args.max_iters, "batch_size": args.batch_size,
                  "optimizer": args.optimizer, "learning_rate": args.lr, "eval_interval": args.eval_interval,
                  "seed": args.seed, "checkpoint_interval": args.checkpoint_interval, "device": args.device,
-                 "compile": True if args.compile else None, "precision": args.precision}
+                 "compile": True if args.compile else None, "precision": args.precision,
+                 "compile_mode": args.compile_mode}
     overrides = {k: v for k, v in overrides.items() if v is not None}
     if args.max_time is not None and args.max_iters is None:
         overrides["max_iters"] = None  # a time budget given on the command line replaces the step budget
