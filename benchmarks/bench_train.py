@@ -77,7 +77,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from llmcourse.data import BatchSampler, encode_corpus, load_corpus, train_val_split  # noqa: E402
 from llmcourse.env import deterministic_on_cpu  # noqa: E402
-from llmcourse.model import GPT  # noqa: E402
+from llmcourse.model import GPT, GPTConfig  # noqa: E402
 from llmcourse.scaling import flops_per_token  # noqa: E402
 from llmcourse.tokenizer import CharTokenizer  # noqa: E402
 from llmcourse.train import make_optimizer  # noqa: E402
@@ -515,26 +515,59 @@ def cuda_benchmark(args) -> int:
     return 0
 
 
+@contextlib.contextmanager
+def fused_only(model, kinds):
+    """Within the block, only the listed kinds of module (``"norms"``, ``"gelu"``) run their fused
+    form (as ``fast_kernels`` swaps them); the rest stay readable. For narrowing a difference down."""
+    from llmcourse import train_fast
+    from llmcourse.feedforward import GELU
+    from llmcourse.norm import LayerNorm
+
+    swapped = []
+    for m in model.modules():
+        fwd = (train_fast._layer_norm_forward if "norms" in kinds and isinstance(m, LayerNorm) else
+               train_fast._gelu_forward if "gelu" in kinds and isinstance(m, GELU) else None)
+        if fwd is not None:
+            m.forward = fwd.__get__(m)
+            swapped.append(m)
+    try:
+        yield
+    finally:
+        for m in swapped:
+            del m.forward
+
+
 def memorise_rows(cfg, vocab, device, dtype, no_compile=False, steps=165):
-    """The readable model eager and compiled, and the fast kernels compiled, memorising one batch."""
+    """Each model memorising one fixed batch from the same weights: the readable model eager and
+    compiled, and rows that change one thing at a time (fused norms only, fused GELU only, every
+    fast kernel, no dropout, the readable attention too), so that a compiled row that learns
+    more slowly than eager execution points at its cause."""
     torch.manual_seed(0)
     init = GPT(cfg.model_config(vocab)).to(device).state_dict()
     g = torch.Generator().manual_seed(1)
     x, y = (torch.randint(0, vocab, (cfg.batch_size, cfg.block_size), generator=g).to(device) for _ in range(2))
-    rows = [("readable, eager", None, False), ("fast kernels, eager", None, True)]
+    # (name, compile mode, fused kinds, config changes)
+    rows = [("readable, eager", None, (), {}), ("fast kernels, eager", None, ("norms", "gelu", "rope"), {})]
     if not no_compile:
-        rows += [("readable, compiled", "default", False), ("readable, CUDA graphs", "reduce-overhead", False),
-                 ("fast kernels, compiled", "default", True)]
+        rows += [("readable, compiled", "default", (), {}),
+                 ("readable, CUDA graphs", "reduce-overhead", (), {}),
+                 ("fused norms only, compiled", "default", ("norms",), {}),
+                 ("fused GELU only, compiled", "default", ("gelu",), {}),
+                 ("fast kernels, compiled", "default", ("norms", "gelu", "rope"), {}),
+                 ("readable, dropout 0, compiled", "default", (), {"dropout": 0.0}),
+                 ("readable attention too, compiled", "default", (), {"fast_attention": False})]
     print(f"\nmemorising one fixed batch for {steps} steps, {dtype} autocast (loss at the first and last step)")
-    for name, mode, fast in rows:
-        model = GPT(cfg.model_config(vocab)).to(device)
+    for name, mode, kinds, change in rows:
+        model = GPT(GPTConfig(**{**cfg.model_config(vocab).to_dict(), **change})).to(device)
         model.load_state_dict(init)
         opt = make_optimizer(model, cfg)
+        torch.manual_seed(2)  # the same dropout draws in every row (as far as the kernels draw alike)
         run = model if mode is None else torch.compile(model, **({} if mode == "default" else {"mode": mode}))
-        with fast_kernels(model, fast):
+        context = fast_kernels(model) if "rope" in kinds else fused_only(model, kinds)
+        with context:
             _, losses = _time_steps(_gpu_step(run, opt, cfg.grad_clip, device, dtype, mode == "reduce-overhead"),
                                     [(x, y)] * steps, device, 0)
-        print(f"{name:<28} {losses[0]:8.4f} -> {losses[-1]:8.4f}")
+        print(f"{name:<34} {losses[0]:8.4f} -> {losses[-1]:8.4f}")
 
 
 def main(argv=None) -> int:
