@@ -378,3 +378,19 @@ def test_training_steps_read_nothing_back_except_the_logged_loss(monkeypatch):
     t.train()
     assert reads["step"] == 0, reads
     assert reads["loop"] == 12 // 4, reads  # one loss a log step
+
+
+def test_compile_mode_reaches_torch_compile_and_cuda_graphs_mark_each_step(monkeypatch):
+    from llmcourse import train_fast
+
+    seen, marks = [], []
+    monkeypatch.setattr(torch, "compile", lambda model, **kw: (seen.append(kw), model)[1])  # no real compiling
+    monkeypatch.setattr(train_fast, "mark_step_begin", lambda: marks.append(1))
+    monkeypatch.setattr("llmcourse.train.mark_step_begin", lambda: marks.append(1))
+    tiny(max_iters=3, compile=True, compile_mode="reduce-overhead").train()
+    assert seen == [{"mode": "reduce-overhead"}] and len(marks) == 3  # one mark a step
+    seen.clear()
+    tiny(max_iters=2, compile=True).train()
+    assert seen == [{}] and len(marks) == 3  # the default mode: torch.compile(model), no marks
+    with pytest.raises(ValueError, match="compile_mode must be 'default', 'reduce-overhead' or 'max-autotune'"):
+        TrainConfig(compile_mode="fast")
