@@ -89,6 +89,8 @@ def test_fp16_trains_with_a_gradient_scaler(capsys):
     assert all(p.dtype == torch.float32 for p in t.model.parameters())
     assert result.history[-1]["val_loss"] < result.history[0]["val_loss"]
     assert tiny(precision="fp32").scaler is None and tiny(precision="bf16").scaler is None
+    muon = tiny(precision="fp16", optimizer="muon", max_iters=3, eval_interval=3).train()  # the scaler drives both
+    assert muon.step == 3 and muon.history[-1]["val_loss"] < muon.history[0]["val_loss"]
 
 
 def test_presets_that_must_reproduce_exactly_stay_fp32():
