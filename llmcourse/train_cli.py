@@ -175,12 +175,10 @@ def cli_generate(argv: list[str]) -> int:
         parser.error(f"--samples must be >= 1, got {args.samples}.")
     import torch
 
-    from .env import check_device
     from .pretrained import load_file, resolve
     from .sampling import generate
 
-    try:
-        check_device(args.device)
+    try:  # load_file checks the device before it reads the file
         model, tok = load_file(resolve(args.checkpoint), device=args.device)
     except (FileNotFoundError, ValueError) as e:
         parser.error(str(e))
