@@ -188,7 +188,9 @@ def resolve_precision(precision: str, device: torch.device | str = "cpu") -> tor
 
 def grad_scaler(device: torch.device | str, dtype: torch.dtype):
     """A ``GradScaler`` for fp16 training on ``device`` (see :func:`resolve_precision`), ``None``
-    for bf16 and fp32, whose range needs none."""
+    for bf16 and fp32, whose range needs none. With fused AdamW the scaler's overflow check stays
+    on the device; with another optimizer (Muon) it reads one number back each step to decide
+    whether to skip it."""
     if dtype != torch.float16:
         return None
     device = torch.device(device)
