@@ -39,6 +39,21 @@ its own fresh processes too (the default allocator, as nanoGPT runs), for the tr
 nanoGPT ratio. The interleaved rows above all run in one process with the C library's default
 allocator settings, nanoGPT's and ours alike, so they leave that gain out.
 
+``--cuda`` times nanoGPT's GPU recipe for Tiny Shakespeare (the ``nanogpt-gpu`` preset: 6 layers, 6
+heads, 384 wide, block 256, batch 64, dropout 0.2, bf16 autocast where native) on a GPU, in three
+parts. The bare step (a random batch already on the GPU, fused AdamW), eager, compiled and with
+CUDA graphs (``mode="reduce-overhead"``): nanoGPT's model (with ``--nanogpt-dir``) or the package's
+readable model run the way nanoGPT runs, against the trainer's step (fast kernels). Whole training
+loops of ``--steps`` steps: nanoGPT's loop (batches cut on the CPU each step and copied over, the
+loss read at each log step; its own model with ``--nanogpt-dir``, else the readable one), against
+:class:`~llmcourse.train.Trainer` with its GPU defaults (the corpus on the GPU, no reads in the
+step), compiled in each mode; both take the same learning rates, and the last logged losses are
+printed side by side. ``--memorise``: the readable model eager and compiled, and the trainer's
+fast kernels compiled, each memorising one fixed batch for 165 steps (a compiled model that
+learns more slowly than eager execution shows here). ``--no-compile`` leaves the compiled rows
+out. Without a GPU it says so and exits with status 3 (``--device cpu`` runs the same code on the
+CPU, for tests).
+
 ``--floor`` adds three rows that are *not* the same maths: our step with the attention kernel
 replaced by a pass-through (``v`` comes out unchanged), then also the GELU, then also the layer
 norms. What is left is the step's matrix products, embeddings, loss and optimizer: how fast any
@@ -62,7 +77,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from llmcourse.data import BatchSampler, encode_corpus, load_corpus, train_val_split  # noqa: E402
 from llmcourse.env import deterministic_on_cpu  # noqa: E402
-from llmcourse.model import GPT  # noqa: E402
+from llmcourse.model import GPT, GPTConfig  # noqa: E402
 from llmcourse.scaling import flops_per_token  # noqa: E402
 from llmcourse.tokenizer import CharTokenizer  # noqa: E402
 from llmcourse.train import make_optimizer  # noqa: E402
@@ -337,6 +352,224 @@ def compare_curves(preset: str, seeds: list[int], max_iters: int | None) -> None
               f"final {b[-1][1] - a[-1][1]:+.4f}")
 
 
+# ---------------------------------------------------------------- --cuda: nanoGPT's GPU recipe
+def _sync(device):
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+def _time_steps(step, batches, device, warmup):
+    """Run ``step(x, y)`` over ``batches``; ms a step after ``warmup`` steps (one wait at each end)
+    and the losses, read once at the end."""
+    losses = [step(x, y) for x, y in batches[:warmup]]
+    _sync(device)
+    t = time.perf_counter()
+    losses += [step(x, y) for x, y in batches[warmup:]]
+    _sync(device)
+    ms = (time.perf_counter() - t) * 1e3 / max(len(batches) - warmup, 1)
+    return ms, [float(v) for v in losses]
+
+
+def _gpu_step(model, opt, grad_clip, device, dtype, graphs=False):
+    from llmcourse.train_fast import mark_step_begin
+
+    def step(x, y):
+        if graphs:
+            mark_step_begin()
+        with torch.autocast(device.type, dtype=dtype, enabled=dtype != torch.float32):
+            _, loss = model(x, y)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), grad_clip)  # no read: returns a tensor
+        opt.step()
+        opt.zero_grad(set_to_none=True)
+        return loss.detach()
+    return step
+
+
+def _models(args, cfg, vocab, device):
+    """(name, model, fused AdamW, is_ours) with identical weights: the baseline and ours."""
+    from llmcourse.train import make_optimizer as ours_opt
+
+    torch.manual_seed(0)
+    if args.nanogpt_dir:
+        ng = load_nanogpt(args.nanogpt_dir)
+        base = ng.GPT(ng.GPTConfig(block_size=cfg.block_size, vocab_size=vocab, n_layer=cfg.n_layer,
+                                   n_head=cfg.n_head, n_embd=cfg.n_embd, dropout=cfg.dropout, bias=True)).to(device)
+        base_opt = base.configure_optimizers(cfg.weight_decay, cfg.learning_rate, (cfg.beta1, cfg.beta2), device.type)
+        name = "nanoGPT (upstream model.py)"
+        ours = GPT(cfg.model_config(vocab)).to(device)
+        copy_from_nanogpt(ours, base)
+    else:
+        base = GPT(cfg.model_config(vocab)).to(device)
+        base_opt = ours_opt(base, cfg)
+        name = "nanoGPT-equivalent (llmcourse readable model)"
+        ours = GPT(cfg.model_config(vocab)).to(device)
+        ours.load_state_dict(base.state_dict())
+    return (name, base, base_opt, False), ("llmcourse trainer's step (fast kernels)", ours, ours_opt(ours, cfg), True)
+
+
+def _nanogpt_loop(model, opt, cfg, data, steps, device, dtype, log_interval=10):
+    """nanoGPT's train.py loop: each step cuts a batch on the CPU and copies it over (pinned,
+    non-blocking), sets the learning rate, and reads the loss every ``log_interval`` steps."""
+    from llmcourse.train_config import learning_rate_at, progress
+
+    g = torch.Generator().manual_seed(cfg.seed)
+
+    def get_batch():
+        ix = torch.randint(len(data) - cfg.block_size, (cfg.batch_size,), generator=g)
+        x = torch.stack([data[i:i + cfg.block_size] for i in ix.tolist()])
+        y = torch.stack([data[i + 1:i + 1 + cfg.block_size] for i in ix.tolist()])
+        if device.type == "cuda":
+            return x.pin_memory().to(device, non_blocking=True), y.pin_memory().to(device, non_blocking=True)
+        return x, y
+
+    step = _gpu_step(model, opt, cfg.grad_clip, device, dtype)
+    logged, times = [], []
+    x, y = get_batch()
+    t = time.perf_counter()
+    for it in range(steps):
+        lr = learning_rate_at(it, progress(it, 0.0, cfg), cfg)
+        for group in opt.param_groups:
+            group["lr"] = lr
+        loss = step(x, y)
+        x, y = get_batch()  # nanoGPT fetches the next batch while the GPU works
+        if (it + 1) % log_interval == 0:
+            logged.append(loss.item())
+            now = time.perf_counter()
+            times.append((now - t) / log_interval)
+            t = now
+    return logged, times
+
+
+def cuda_benchmark(args) -> int:
+    device = torch.device(args.device)
+    if device.type == "cuda" and not torch.cuda.is_available():
+        print("no CUDA GPU here: bench_train.py --cuda needs one (nothing measured).")
+        return 3
+    from llmcourse.train import Trainer
+
+    cfg = get_preset("nanogpt-gpu", device=str(device))
+    dtype = resolve_precision(cfg.precision, device)
+    text = load_corpus()
+    tok = CharTokenizer.from_text(text)
+    vocab = tok.vocab_size
+    tokens = cfg.batch_size * cfg.block_size
+    flops = flops_per_token(cfg.model_config(vocab), seq_len=cfg.block_size) * tokens
+    where = torch.cuda.get_device_name(device) if device.type == "cuda" else "CPU"
+    print(f"nanoGPT's GPU recipe ({cfg.n_layer} layers, {cfg.n_head} heads, {cfg.n_embd} wide, block "
+          f"{cfg.block_size}, batch {cfg.batch_size}, dropout {cfg.dropout}) on {where}, {dtype} autocast, "
+          f"torch {torch.__version__}; {flops / 1e12:.2f} TFLOP a step")
+    modes = [("eager", None)] if args.no_compile else [("eager", None), ("compiled", "default"),
+                                                      ("CUDA graphs", "reduce-overhead")]
+
+    # 1. the bare step
+    g = torch.Generator().manual_seed(0)
+    n = args.rounds * args.iters
+    batches = [tuple(torch.randint(0, vocab, (cfg.batch_size, cfg.block_size), generator=g).to(device)
+                     for _ in range(2)) for _ in range(n)]
+    print(f"\nthe bare step: a random batch already on the device, fused AdamW; ms a step after "
+          f"{args.warmup} warm-up steps ({n} steps)")
+    print(f"{'model':<48} " + " ".join(f"{m:>12}" for m, _ in modes))
+    rows = {}
+    for name, model, opt, ours in _models(args, cfg, vocab, device):
+        cells = []
+        for label, mode in modes:
+            run = model if mode is None else torch.compile(model, **({} if mode == "default" else {"mode": mode}))
+            with fast_kernels(model, ours):
+                ms, _ = _time_steps(_gpu_step(run, opt, cfg.grad_clip, device, dtype, mode == "reduce-overhead"),
+                                    batches, device, args.warmup)
+            cells.append(ms)
+        rows[name] = cells
+        print(f"{name:<48} " + " ".join(f"{ms:9.2f} ms" for ms in cells))
+
+    # 2. whole loops
+    print(f"\nwhole training loops, {args.steps} steps (the same learning rates; tokens a second over "
+          f"the steps after the first {args.warmup}, evaluations left out)")
+    data = encode_corpus(text, tok)
+    train_ids, _ = train_val_split(data, cfg.val_fraction)
+    results = []
+    for label, mode in modes:
+        (name, model, opt, _), _ = _models(args, cfg, vocab, device)
+        run = model if mode is None else torch.compile(model, **({} if mode == "default" else {"mode": mode}))
+        logged, times = _nanogpt_loop(run, opt, cfg, train_ids, args.steps, device, dtype)
+        skip = max(1, args.warmup // 10)
+        ms = statistics.median(times[skip:] or times) * 1e3
+        results.append((f"nanoGPT's loop, {name.split(' (')[0]}, {label}", ms, logged))
+    for label, mode in modes:
+        t = Trainer("nanogpt-gpu", device=str(device), max_iters=args.steps, eval_interval=10 ** 9,
+                    compile=mode is not None, compile_mode=mode or "default", progress=False, log=None)
+        r = t.train()
+        logs = [h for h in r.history if "loss" in h]
+        skip = max(1, args.warmup // 10)
+        tps = statistics.median([h["tokens_per_s"] for h in logs[skip:]] or [h["tokens_per_s"] for h in logs])
+        results.append((f"llmcourse Trainer, {label}", tokens / tps * 1e3, [h["loss"] for h in logs]))
+    print(f"{'loop':<56} {'ms/step':>8} {'tok/s':>9} {'last losses (mean of 5 logs)':>30}")
+    for name, ms, logged in results:
+        tail = logged[-5:]
+        print(f"{name:<56} {ms:8.2f} {tokens / ms * 1e3:9.0f} {sum(tail) / max(len(tail), 1):30.4f}")
+    best_theirs = min(ms for name, ms, _ in results if name.startswith("nanoGPT"))
+    best_ours = min(ms for name, ms, _ in results if name.startswith("llmcourse"))
+    print(f"\nthe Trainer's fastest loop against nanoGPT's fastest: {best_theirs / best_ours:.2f}x the tokens a second")
+    if args.memorise:
+        memorise_rows(cfg, vocab, device, dtype, args.no_compile)
+    return 0
+
+
+@contextlib.contextmanager
+def fused_only(model, kinds):
+    """Within the block, only the listed kinds of module (``"norms"``, ``"gelu"``) run their fused
+    form (as ``fast_kernels`` swaps them); the rest stay readable. For narrowing a difference down."""
+    from llmcourse import train_fast
+    from llmcourse.feedforward import GELU
+    from llmcourse.norm import LayerNorm
+
+    swapped = []
+    for m in model.modules():
+        fwd = (train_fast._layer_norm_forward if "norms" in kinds and isinstance(m, LayerNorm) else
+               train_fast._gelu_forward if "gelu" in kinds and isinstance(m, GELU) else None)
+        if fwd is not None:
+            m.forward = fwd.__get__(m)
+            swapped.append(m)
+    try:
+        yield
+    finally:
+        for m in swapped:
+            del m.forward
+
+
+def memorise_rows(cfg, vocab, device, dtype, no_compile=False, steps=165):
+    """Each model memorising one fixed batch from the same weights: the readable model eager and
+    compiled, and rows that change one thing at a time (fused norms only, fused GELU only, every
+    fast kernel, no dropout, the readable attention too), so that a compiled row that learns
+    more slowly than eager execution points at its cause."""
+    torch.manual_seed(0)
+    init = GPT(cfg.model_config(vocab)).to(device).state_dict()
+    g = torch.Generator().manual_seed(1)
+    x, y = (torch.randint(0, vocab, (cfg.batch_size, cfg.block_size), generator=g).to(device) for _ in range(2))
+    # (name, compile mode, fused kinds, config changes)
+    rows = [("readable, eager", None, (), {}), ("fast kernels, eager", None, ("norms", "gelu", "rope"), {})]
+    if not no_compile:
+        rows += [("readable, compiled", "default", (), {}),
+                 ("readable, CUDA graphs", "reduce-overhead", (), {}),
+                 ("fused norms only, compiled", "default", ("norms",), {}),
+                 ("fused GELU only, compiled", "default", ("gelu",), {}),
+                 ("fast kernels, compiled", "default", ("norms", "gelu", "rope"), {}),
+                 ("readable, dropout 0, compiled", "default", (), {"dropout": 0.0}),
+                 ("readable attention too, compiled", "default", (), {"fast_attention": False})]
+    print(f"\nmemorising one fixed batch for {steps} steps, {dtype} autocast (loss at the first and last step)")
+    for name, mode, kinds, change in rows:
+        model = GPT(GPTConfig(**{**cfg.model_config(vocab).to_dict(), **change})).to(device)
+        model.load_state_dict(init)
+        opt = make_optimizer(model, cfg)
+        torch.manual_seed(2)  # the same dropout draws in every row (as far as the kernels draw alike)
+        run = model if mode is None else torch.compile(model, **({} if mode == "default" else {"mode": mode}))
+        context = fast_kernels(model) if "rope" in kinds else fused_only(model, kinds)
+        with context:
+            _, losses = _time_steps(_gpu_step(run, opt, cfg.grad_clip, device, dtype, mode == "reduce-overhead"),
+                                    [(x, y)] * steps, device, 0)
+        print(f"{name:<34} {losses[0]:8.4f} -> {losses[-1]:8.4f}")
+
+
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--nanogpt-dir", default=None, help="folder with nanoGPT's model.py")
@@ -360,7 +593,14 @@ def main(argv=None) -> int:
     p.add_argument("--max-iters", type=int, default=None, help="with --curve: a shorter run")
     p.add_argument("--floor", action="store_true",
                    help="also time our step with attention, GELU and norms made free (not the same maths)")
+    p.add_argument("--cuda", action="store_true", help="nanoGPT's GPU recipe on a GPU (see above)")
+    p.add_argument("--device", default="cuda", help="with --cuda: the device (cpu runs the same code, for tests)")
+    p.add_argument("--steps", type=int, default=2000, help="with --cuda: steps of each whole training loop")
+    p.add_argument("--memorise", action="store_true", help="with --cuda: also the memorisation rows")
+    p.add_argument("--no-compile", action="store_true", help="with --cuda: eager rows only")
     args = p.parse_args(argv)
+    if args.cuda:
+        return cuda_benchmark(args)
     global CFG, PRESET_MUON
     CFG = get_preset(args.preset)
     # every row that must match the baseline steps with AdamW, as nanoGPT does; a preset that

@@ -21,8 +21,14 @@ def describe(x) -> str:
     return f"{type(x).__name__} {x!r}"[:200]
 
 
-def check_token_ids(idx, vocab_size: int, name: str = "idx", ndim: int | None = 2) -> None:
-    """Raise a clear error unless ``idx`` is an integer tensor of ids in ``[0, vocab_size)``."""
+def check_token_ids(idx, vocab_size: int, name: str = "idx", ndim: int | None = 2,
+                    values: bool = True) -> None:
+    """Raise a clear error unless ``idx`` is an integer tensor of ids in ``[0, vocab_size)``.
+
+    The type, dtype and shape checks are free. ``values`` also reads the ids' range
+    (:func:`check_token_range`), which on a GPU waits for the device: a model checks once, at
+    its boundary, and the trainer, whose batches come from a corpus it checked once, skips it.
+    """
     if not isinstance(idx, torch.Tensor):
         raise TypeError(
             f"{name} must be a torch.LongTensor of token ids, got {describe(idx)}. "
@@ -38,14 +44,21 @@ def check_token_ids(idx, vocab_size: int, name: str = "idx", ndim: int | None = 
         raise ValueError(
             f"{name} must have {ndim} dimensions (B, T), got shape {tuple(idx.shape)}.{hint}"
         )
-    if idx.numel() > 0 and not _is_compiling():  # reading values would split a compiled graph
-        lo, hi = int(idx.min()), int(idx.max())
-        if lo < 0 or hi >= vocab_size:
-            bad = lo if lo < 0 else hi
-            raise IndexError(
-                f"{name} contains token id {bad}, but the vocabulary has ids 0..{vocab_size - 1}. "
-                f"Encode the text with the tokenizer the model was built for, or raise vocab_size."
-            )
+    if values and idx.numel() > 0 and not _is_compiling():  # reading values would split a compiled graph
+        check_token_range(idx, vocab_size, name)
+
+
+def check_token_range(idx: torch.Tensor, vocab_size: int, name: str = "idx") -> None:
+    """Raise a clear ``IndexError`` unless every id in the (non-empty) tensor ``idx`` is in
+    ``[0, vocab_size)``. Reads the smallest and the largest id in one transfer: on a GPU, one
+    wait for the device."""
+    lo, hi = torch.stack([idx.min(), idx.max()]).tolist()
+    if lo < 0 or hi >= vocab_size:
+        bad = lo if lo < 0 else hi
+        raise IndexError(
+            f"{name} contains token id {bad}, but the vocabulary has ids 0..{vocab_size - 1}. "
+            f"Encode the text with the tokenizer the model was built for, or raise vocab_size."
+        )
 
 
 def check_positive_int(value, name: str) -> None:

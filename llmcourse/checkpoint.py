@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import os
 import random
+import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -29,6 +30,32 @@ def checkpoint_file(path) -> Path:
     """``path`` itself if it names a file, ``path/ckpt.pt`` if it names a directory."""
     p = Path(path)
     return p / CHECKPOINT_NAME if p.is_dir() or p.suffix == "" else p
+
+
+def check_writable(path) -> None:
+    """Raise a ``ValueError`` unless a checkpoint can be written at ``path`` (a run directory, or a
+    ``.pt`` file), without creating anything: a run then fails at once, not at its first save.
+
+    The test writes (and removes) a temporary file in the deepest folder that already exists,
+    which also catches read-only file systems and permissions that ``os.access`` misjudges.
+    """
+    p = Path(path)
+    if p.exists() and not p.is_dir() and p.suffix != ".pt":
+        raise ValueError(f"{str(path)!r} is a file, but a run needs a directory to write {CHECKPOINT_NAME} "
+                         f"into: give a new or existing directory.")
+    folder = checkpoint_file(p).parent
+    existing = folder
+    while not existing.exists() and existing != existing.parent:
+        existing = existing.parent
+    if not existing.is_dir():
+        raise ValueError(f"cannot create the run directory {str(folder)!r}: {str(existing)!r} is a file.")
+    try:
+        fd, probe = tempfile.mkstemp(dir=existing, prefix=".llmcourse-write-test-")
+        os.close(fd)
+        os.remove(probe)
+    except OSError as e:
+        raise ValueError(f"cannot write a checkpoint under {str(existing)!r} ({e.strerror or e}): "
+                         f"choose a directory you can write to.") from None
 
 
 def save_checkpoint(state: dict, path) -> Path:
@@ -57,8 +84,10 @@ def load_checkpoint(path, map_location="cpu") -> dict:
         )
     try:
         return torch.load(target, map_location=map_location, weights_only=True)
-    except Exception as e:  # a truncated or foreign file
-        raise ValueError(f"{target} is not a readable llmcourse checkpoint ({type(e).__name__}: {e}).") from e
+    except Exception as e:  # a truncated or foreign file; torch's own text runs to many lines
+        raise ValueError(f"{target} is not a readable llmcourse checkpoint (torch.load: {type(e).__name__}): "
+                         f"pass a run directory from 'python -m llmcourse train --out DIR' or a .pt file "
+                         f"that command wrote.") from e
 
 
 # ---------------------------------------------------------------- random number generator states

@@ -89,6 +89,10 @@ class BatchSampler:
     draw the same ``batch_size`` window starts (same seed) and process ``rank`` keeps rows
     ``[rank * b, (rank + 1) * b)`` with ``b = batch_size // world_size``. Together they see exactly
     the batch that a single process would see.
+
+    On a GPU the whole stream lives on the device (a few MB) and the windows are cut there: only
+    the ``batch_size`` window starts, drawn on the CPU from the seeded generator (the same
+    batches on every device), travel each step, from pinned memory without waiting.
     """
 
     def __init__(self, data: torch.Tensor, batch_size: int, block_size: int, seed: int = 0,
@@ -107,10 +111,11 @@ class BatchSampler:
                 f"batch_size={batch_size} must be divisible by the number of processes "
                 f"world_size={world_size}, since each process takes an equal share of every batch."
             )
-        self.data, self.batch_size, self.block_size = data.long(), batch_size, block_size
         self.device, self.rank, self.world_size = torch.device(device), rank, world_size
+        self.data, self.batch_size, self.block_size = data.long().to(self.device), batch_size, block_size
         self.generator = torch.Generator().manual_seed(seed)
-        self._offsets = torch.arange(block_size + 1)  # (T + 1,)
+        self._offsets = torch.arange(block_size + 1, device=self.device)  # (T + 1,)
+        self._pin = self.device.type == "cuda"
 
     def next_batch(self):
         """Draw ``batch_size`` window starts; return this process's ``(x, y)`` share."""
@@ -118,11 +123,10 @@ class BatchSampler:
                                generator=self.generator)  # (B,)
         share = self.batch_size // self.world_size
         starts = starts[self.rank * share:(self.rank + 1) * share]  # (B / world,)
-        windows = self.data[starts[:, None] + self._offsets]  # (b, T + 1)
-        x, y = windows[:, :-1], windows[:, 1:]  # (b, T) each
         if self.device.type != "cpu":
-            x, y = x.to(self.device, non_blocking=True), y.to(self.device, non_blocking=True)
-        return x, y
+            starts = (starts.pin_memory() if self._pin else starts).to(self.device, non_blocking=True)
+        windows = self.data[starts[:, None] + self._offsets]  # (b, T + 1), cut on the data's device
+        return windows[:, :-1], windows[:, 1:]  # (b, T) each: inputs and next-token targets
 
     __next__ = next_batch
 

@@ -44,6 +44,9 @@ def launched_by_torchrun() -> bool:
 def setup_distributed(device: str | torch.device = "cpu") -> DistInfo:
     """Join the process group when started by ``torchrun`` (gloo on CPU, nccl on CUDA).
 
+    On CUDA, each process on a machine needs a GPU of its own (:func:`check_gpus_for`); with
+    more processes than GPUs this raises a ``ValueError`` before joining, in every process alike.
+
     On CPU the cores are shared: each of ``LOCAL_WORLD_SIZE`` processes gets
     ``cores // LOCAL_WORLD_SIZE`` intra-op threads (at least one), so they do not oversubscribe.
     """
@@ -51,16 +54,30 @@ def setup_distributed(device: str | torch.device = "cpu") -> DistInfo:
         return DistInfo()
     rank, world = int(os.environ["RANK"]), int(os.environ["WORLD_SIZE"])
     local_rank = int(os.environ.get("LOCAL_RANK", rank))
+    local_world = int(os.environ.get("LOCAL_WORLD_SIZE", world))
     device = torch.device(device)
     backend = "nccl" if device.type == "cuda" else "gloo"
     if device.type == "cuda":
+        check_gpus_for(local_world)
         torch.cuda.set_device(local_rank)
     else:
-        local_world = int(os.environ.get("LOCAL_WORLD_SIZE", world))
         torch.set_num_threads(max(1, (os.cpu_count() or 1) // local_world))
     if not dist.is_initialized():
         dist.init_process_group(backend=backend)
     return DistInfo(rank=rank, local_rank=local_rank, world_size=world)
+
+
+def check_gpus_for(processes: int) -> None:
+    """Each process on a machine drives its own GPU: refuse, before any work, to start more
+    processes than the machine has GPUs (process ``k`` would ask for ``cuda:k`` and stop in
+    CUDA's "invalid device ordinal" halfway through setting up)."""
+    gpus = torch.cuda.device_count() if torch.cuda.is_available() else 0
+    if processes > gpus:
+        raise ValueError(
+            f"torchrun started {processes} processes on this machine but it has {gpus} GPU(s), and "
+            f"each process needs its own: use --nproc_per_node={max(gpus, 1)}, or add --device cpu to "
+            f"train {processes} processes on the CPU."
+        )
 
 
 def device_for(info: DistInfo, device: torch.device) -> torch.device:

@@ -38,8 +38,10 @@ class TokenEmbedding(nn.Module):
         self.vocab_size, self.n_embd = vocab_size, n_embd
         self.weight = nn.Parameter(torch.randn(vocab_size, n_embd) * 0.02)
 
-    def forward(self, idx: torch.Tensor) -> torch.Tensor:
-        check_token_ids(idx, self.vocab_size, ndim=None)
+    def forward(self, idx: torch.Tensor, *, checked: bool = False) -> torch.Tensor:
+        """``checked=True``: the caller has checked ``idx`` already (a model does, once)."""
+        if not checked:
+            check_token_ids(idx, self.vocab_size, ndim=None)
         return self.weight[idx.long()]  # (..., n_embd): a row lookup, no arithmetic
 
     def extra_repr(self) -> str:
@@ -210,15 +212,18 @@ class InputEmbedding(nn.Module):
         self.block_size = block_size
         self.drop = nn.Dropout(dropout)
 
-    def forward(self, idx: torch.Tensor, offset: int = 0) -> torch.Tensor:
-        check_token_ids(idx, self.tok.vocab_size)
+    def forward(self, idx: torch.Tensor, offset: int = 0, *, checked: bool = False) -> torch.Tensor:
+        """``checked=True``: the caller has checked ``idx`` already (:class:`~llmcourse.model.GPT`
+        does, once per forward)."""
+        if not checked:
+            check_token_ids(idx, self.tok.vocab_size)
         T = idx.shape[1]
         if offset + T > self.block_size:
             raise ValueError(
                 f"sequence of length {T} (starting at position {offset}) is longer than "
                 f"block_size={self.block_size}. Crop it: idx[:, -{self.block_size}:]."
             )
-        x = self.tok(idx)  # (B, T, n_embd)
+        x = self.tok(idx, checked=True)  # (B, T, n_embd)
         if self.pos is not None:
             x = x + self.pos(T, offset)  # (T, n_embd) broadcasts over the batch
         return self.drop(x)

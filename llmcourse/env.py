@@ -62,10 +62,43 @@ def deterministic_on_cpu(device: torch.device | str = "cpu"):
         torch.use_deterministic_algorithms(before, warn_only=warn_only)
 
 
+def check_device(device: str | torch.device) -> torch.device:
+    """``device`` as a ``torch.device``, or a ``ValueError`` that says why it cannot be used here
+    (a misspelt name, a PyTorch built without CUDA, no such GPU), before anything is put on it.
+
+    >>> check_device("cpu")
+    device(type='cpu')
+    """
+    try:
+        dev = torch.device(device)
+    except (RuntimeError, TypeError, ValueError):
+        raise ValueError(f"unknown device {device!r}: expected cpu, cuda, cuda:N or mps.") from None
+    if dev.type == "cuda":
+        if not torch.cuda.is_available():
+            why = ("this PyTorch is built without CUDA (a CPU-only build)" if torch.version.cuda is None
+                   else "PyTorch sees no CUDA GPU (check the driver, nvidia-smi and CUDA_VISIBLE_DEVICES)")
+            raise ValueError(f"device {str(device)!r} is not available: {why}. Use the CPU (device 'cpu'), "
+                             f"or install a CUDA build of PyTorch on a machine with an NVIDIA GPU.")
+        count = torch.cuda.device_count()
+        if dev.index is not None and dev.index >= count:
+            raise ValueError(f"device {str(device)!r} does not exist: this machine has {count} GPU(s), "
+                             f"cuda:0 to cuda:{count - 1}.")
+    elif dev.type == "mps":
+        mps = getattr(torch.backends, "mps", None)
+        if mps is None or not mps.is_available():
+            raise ValueError(f"device {str(device)!r} is not available: Apple's MPS needs a Mac with "
+                             f"Apple silicon and a PyTorch built for it. Use 'cpu'.")
+    elif dev.type != "cpu":
+        raise ValueError(f"device {str(device)!r} is not one this course runs on: expected cpu, cuda, "
+                         f"cuda:N or mps.")
+    return dev
+
+
 def get_device(prefer: str | None = None) -> torch.device:
-    """Pick a device: ``prefer`` if given, else CUDA, then Apple MPS, then CPU (never required)."""
+    """Pick a device: ``prefer`` if given (checked by :func:`check_device`), else CUDA, then Apple
+    MPS, then CPU (never required)."""
     if prefer:
-        return torch.device(prefer)
+        return check_device(prefer)
     if torch.cuda.is_available():
         return torch.device("cuda")
     mps = getattr(torch.backends, "mps", None)

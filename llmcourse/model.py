@@ -36,6 +36,10 @@ class GPT(nn.Module):
 
     ``model(idx)`` returns logits ``(B, T, vocab_size)``; ``model(idx, targets)`` returns
     ``(logits, loss)`` with the mean cross-entropy over all positions (targets ``-100`` ignored).
+
+    ``idx`` is checked once, here (its type and shape, and that every id is below
+    ``vocab_size``). ``check_ids=False`` skips reading the ids' values, which on a GPU waits for
+    the device; the trainer passes it for batches cut from a corpus it checked once.
     """
 
     def __init__(self, config: GPTConfig):
@@ -66,15 +70,15 @@ class GPT(nn.Module):
             nn.init.normal_(module.weight, mean=0.0, std=0.02)
 
     def forward(self, idx: torch.Tensor, targets: torch.Tensor | None = None,
-                kv_cache: KVCache | None = None):
-        check_token_ids(idx, self.config.vocab_size)
+                kv_cache: KVCache | None = None, check_ids: bool = True):
+        check_token_ids(idx, self.config.vocab_size, values=check_ids)
         offset = kv_cache.length if kv_cache is not None else 0
         if offset + idx.shape[1] > self.config.block_size:
             raise ValueError(
                 f"sequence of length {idx.shape[1]} (after {offset} cached tokens) exceeds "
                 f"block_size={self.config.block_size}. Crop the context: idx[:, -{self.config.block_size}:]."
             )
-        x = self.embed(idx, offset=offset)  # (B, T, C)
+        x = self.embed(idx, offset=offset, checked=True)  # (B, T, C)
         for i, block in enumerate(self.blocks):
             x = block(x, kv_cache.layers[i] if kv_cache is not None else None)  # (B, T, C)
         logits = self.lm_head(self.ln_f(x))  # (B, T, vocab_size)

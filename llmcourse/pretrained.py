@@ -57,6 +57,8 @@ def export_model(path, model: GPT, tokenizer, dtype: torch.dtype = torch.float16
 
 def model_from_state(state: dict, device="cpu") -> tuple[GPT, CharTokenizer]:
     """Build ``(model, tokenizer)`` from a training checkpoint or an exported model dict."""
+    if not isinstance(state, dict):
+        raise ValueError(f"not an llmcourse model checkpoint: it holds a {type(state).__name__}, not a dict.")
     for key in ("model", "model_config", "tokenizer"):
         if key not in state:
             raise ValueError(f"not an llmcourse model checkpoint: the key {key!r} is missing.")
@@ -74,6 +76,9 @@ def model_from_state(state: dict, device="cpu") -> tuple[GPT, CharTokenizer]:
 
 def load_file(path, device="cpu") -> tuple[GPT, CharTokenizer]:
     """``(model, tokenizer)`` from a file or run directory written by ``train`` or ``export_model``."""
+    from .env import check_device
+
+    check_device(device)  # before reading the file: a CUDA device on a CPU-only PyTorch says so
     return model_from_state(load_checkpoint(path, map_location="cpu"), device)
 
 

@@ -120,16 +120,36 @@ def entropy(probs: torch.Tensor) -> torch.Tensor:
     return -(probs * logp).sum(dim=-1)
 
 
+def draw(probs: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
+    """One index per row of ``probs`` ``(N, V)`` -> ``(N, 1)`` longs, on ``probs``' device.
+
+    The draw happens on the generator's device: ``probs`` goes there for ``torch.multinomial``
+    and the indices come back. So a CPU ``torch.Generator`` (what a notebook makes with
+    ``torch.Generator().manual_seed(1)``) works with a model on a GPU, and a seed draws the same
+    tokens from the same probabilities whatever device computed them.
+    """
+    if generator is None or generator.device == probs.device:
+        return torch.multinomial(probs, 1, generator=generator)
+    return torch.multinomial(probs.to(generator.device), 1, generator=generator).to(probs.device)
+
+
 def sample(logits, temperature: float = 1.0, top_k: int | None = None, top_p: float | None = None,
            generator: torch.Generator | None = None) -> torch.Tensor:
-    """Lesson 18: draw one token id per row of ``logits`` ``(..., V)``; returns ``(...)`` longs."""
+    """Lesson 18: draw one token id per row of ``logits`` ``(..., V)``; returns ``(...)`` longs
+    on ``logits``' device.
+
+    ``generator`` may live on another device than ``logits`` (see :func:`draw`). The same seed
+    then gives the same tokens on a CPU and on a GPU as long as the probabilities are the same;
+    logits a GPU computes differ from a CPU's in the last bits (other kernels, other summation
+    orders), so where a draw falls within that distance of a boundary between two tokens, the
+    two devices pick different tokens, and the texts part from there on.
+    """
     logits = _as_logits(logits)
     if temperature == 0:
         return logits.argmax(dim=-1)
     probs = probabilities(logits, temperature, top_k, top_p)
     flat = probs.reshape(-1, probs.shape[-1]).float()  # (N, V)
-    draws = torch.multinomial(flat, 1, generator=generator)  # (N, 1)
-    return draws.reshape(probs.shape[:-1])
+    return draw(flat, generator).reshape(probs.shape[:-1])  # (N, 1) -> (...)
 
 
 @torch.no_grad()
@@ -137,6 +157,9 @@ def iter_generate(model, idx: torch.Tensor, max_new_tokens: int, temperature: fl
                   top_k: int | None = None, top_p: float | None = None, use_cache: bool = True,
                   generator: torch.Generator | None = None) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
     """Lessons 18-19: yield ``(next_token (B,), logits (B, V))`` for each new token.
+
+    ``generator`` may be on another device than the model (a CPU generator with a GPU model
+    is the usual case in a notebook): :func:`sample` draws on the generator's device.
 
     With ``use_cache`` the prompt is run once and each later step feeds only the newest token,
     reusing cached keys and values. Once the context outgrows ``block_size`` both paths condition on
@@ -202,7 +225,8 @@ def generate(model, idx: torch.Tensor, max_new_tokens: int, temperature: float =
 
 
 def complete(model, tokenizer, prompt: str, max_new_tokens: int = 200, **kwargs) -> str:
-    """Text in, text out: encode ``prompt``, :func:`generate`, decode everything."""
+    """Text in, text out: encode ``prompt``, :func:`generate`, decode everything. The prompt goes to
+    the model's device; a ``generator=`` may be on any device (see :func:`sample`)."""
     device = next(model.parameters()).device
     idx = torch.tensor([tokenizer.encode(prompt)], dtype=torch.long, device=device)
     return tokenizer.decode(generate(model, idx, max_new_tokens, **kwargs)[0].tolist())

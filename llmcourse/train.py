@@ -25,7 +25,8 @@ from dataclasses import dataclass, field
 
 import torch
 
-from .checkpoint import FORMAT, load_checkpoint, rng_state, save_checkpoint, set_rng_state
+from ._checks import check_token_range
+from .checkpoint import FORMAT, check_writable, load_checkpoint, rng_state, save_checkpoint, set_rng_state
 from .data import BatchSampler, encode_corpus, load_corpus, train_val_split
 from .distributed import (DistInfo, all_reduce_max, all_reduce_mean, device_for, setup_distributed)
 from .env import deterministic_on_cpu, get_device, seed_everything
@@ -33,8 +34,8 @@ from .model import GPT, GPTConfig
 from .optim import Muon, OptimizerSet
 from .tokenizer import CharTokenizer
 from .train_config import PRESETS, TrainConfig, get_preset, learning_rate_at, progress  # noqa: F401
-from .train_fast import (autocast, compile_or_fallback, fast_kernels, keep_freed_memory, maybe_compile,
-                         resolve_precision)
+from .train_fast import (autocast, compile_or_fallback, fast_kernels, grad_scaler, keep_freed_memory,
+                         mark_step_begin, maybe_compile, resolve_precision)
 
 
 def make_optimizer(model: torch.nn.Module, cfg: TrainConfig,
@@ -103,6 +104,9 @@ class Trainer:
                  callbacks: Sequence[Callable[[dict], object]] = (), progress: bool = True,
                  log: Callable[[str], object] | None = print, **overrides):
         cfg = get_preset(config, **overrides) if isinstance(config, str) else config.replace(**overrides)
+        get_device(cfg.device)  # a device this machine lacks: a ValueError now, not a crash later
+        if out_dir is not None:
+            check_writable(out_dir)  # not after the first evaluation, at the first save
         ckpt = None
         if resume:
             if out_dir is None:
@@ -118,10 +122,13 @@ class Trainer:
         self.dist: DistInfo = setup_distributed(get_device(cfg.device))
         self.device = device_for(self.dist, get_device(cfg.device))
         self.dtype = resolve_precision(cfg.precision, self.device)  # of the forward pass in training
+        self.scaler = grad_scaler(self.device, self.dtype)  # fp16 only: scales the loss, unscales the gradients
         if text is None:
             text = load_corpus(cfg.corpus)
         self.tokenizer = tokenizer if tokenizer is not None else CharTokenizer.from_text(text)
-        train_ids, val_ids = train_val_split(encode_corpus(text, self.tokenizer), cfg.val_fraction)
+        ids = encode_corpus(text, self.tokenizer)
+        check_token_range(ids, self.tokenizer.vocab_size, "the encoded corpus")  # once: steps skip it
+        train_ids, val_ids = train_val_split(ids, cfg.val_fraction)
         seed_everything(cfg.seed)
         self.model = GPT(cfg.model_config(self.tokenizer.vocab_size)).to(self.device)
         self.optimizer = make_optimizer(self.model, cfg, self.dtype)
@@ -142,7 +149,8 @@ class Trainer:
                 "model": self.model.state_dict(), "optimizer": self.optimizer.state_dict(),
                 "model_config": self.model.config.to_dict(), "train_config": self.cfg.to_dict(),
                 "tokenizer": self.tokenizer.to_dict(), "sampler": self.sampler.state_dict(),
-                "rng": rng_state(), "history": self.history, "torch_version": str(torch.__version__)}
+                "rng": rng_state(), "history": self.history, "torch_version": str(torch.__version__),
+                **({"grad_scaler": self.scaler.state_dict()} if self.scaler is not None else {})}
 
     def _restore(self, ckpt: dict) -> None:
         if GPTConfig.from_dict(ckpt["model_config"]) != self.model.config:
@@ -151,6 +159,8 @@ class Trainer:
         self.optimizer.load_state_dict(ckpt["optimizer"])
         self.sampler.load_state_dict(ckpt["sampler"])
         set_rng_state(ckpt["rng"])
+        if self.scaler is not None and "grad_scaler" in ckpt:
+            self.scaler.load_state_dict(ckpt["grad_scaler"])
         self.step, self.elapsed, self.history = ckpt["step"], ckpt["elapsed"], list(ckpt["history"])
 
     def save(self, path=None):
@@ -167,12 +177,12 @@ class Trainer:
         processes), in float32 whatever precision the training steps use."""
         was_training = self.model.training
         self.model.eval()
-        means = []
+        means = []  # on the device until the one read below
         for split in ("train", "val"):
-            losses = [self.model(x, y)[1].item() for x, y in self.eval_batches[split]]
-            means.append(sum(losses) / len(losses))
+            losses = [self.model(x, y, check_ids=False)[1] for x, y in self.eval_batches[split]]
+            means.append(torch.stack(losses).double().mean())
         self.model.train(was_training)
-        train_loss, val_loss = all_reduce_mean(means, self.dist, self.device)
+        train_loss, val_loss = all_reduce_mean(torch.stack(means).tolist(), self.dist, self.device)
         return {"train_loss": train_loss, "val_loss": val_loss}
 
     # ------------------------------------------------------------------ the loop
@@ -204,7 +214,8 @@ class Trainer:
         interrupted = False
         if self._log is not None and self.dist.is_main and self.dtype != torch.float32:
             self._log(f"precision {cfg.precision!r}: the forward pass runs under {self.dtype} autocast "
-                      f"on {self.device.type} (weights and optimizer state stay float32); "
+                      f"on {self.device.type}{' with a gradient scaler' if self.scaler is not None else ''} "
+                      f"(weights and optimizer state stay float32); "
                       f"precision='fp32' turns it off.")
         model.train()
         if cfg.fast_kernels:
@@ -215,7 +226,7 @@ class Trainer:
                 from torch.nn.parallel import DistributedDataParallel as DDP
 
                 net = DDP(model, device_ids=[self.device.index] if self.device.type == "cuda" else None)
-            run = maybe_compile(net, cfg.compile, log=self._log or (lambda s: None))
+            run = maybe_compile(net, cfg.compile, log=self._log or (lambda s: None), mode=cfg.compile_mode)
             t0, base = time.perf_counter(), self.elapsed
             win_t, win_steps = t0, 0
             lr = learning_rate_at(self.step, progress(self.step, self.elapsed, cfg), cfg)
@@ -277,14 +288,27 @@ class Trainer:
         return next((r[key] for r in reversed(self.history) if key in r), float("nan"))
 
     def _train_step(self, net):
+        """One optimizer step. It reads nothing back from the device (no ``.item()``, no range
+        check of the ids), so on a GPU the host queues the next step while this one runs; the
+        loop reads the loss only every ``log_interval`` steps."""
+        if self.cfg.compile and self.cfg.compile_mode == "reduce-overhead":
+            mark_step_begin()
         self.optimizer.zero_grad(set_to_none=True)
         x, y = self.sampler.next_batch()
         with autocast(self.device, self.dtype):
-            _, loss = net(x, y)
-        loss.backward()
-        if self.cfg.grad_clip > 0:
-            torch.nn.utils.clip_grad_norm_(self.model.parameters(), self.cfg.grad_clip)
-        self.optimizer.step()
+            _, loss = net(x, y, check_ids=False)  # the corpus was checked once; no wait for the device
+        if self.scaler is None:
+            loss.backward()
+            if self.cfg.grad_clip > 0:
+                torch.nn.utils.clip_grad_norm_(self.model.parameters(), self.cfg.grad_clip)
+            self.optimizer.step()
+        else:  # fp16: backward on the scaled loss, clip the true gradients, skip a step that overflowed
+            self.scaler.scale(loss).backward()
+            if self.cfg.grad_clip > 0:
+                self.scaler.unscale_(self.optimizer)
+                torch.nn.utils.clip_grad_norm_(self.model.parameters(), self.cfg.grad_clip)
+            self.scaler.step(self.optimizer)
+            self.scaler.update()
         return loss.detach()
 
 

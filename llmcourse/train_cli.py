@@ -16,13 +16,20 @@ import math
 import sys
 import time
 
-from .train_config import OPTIMIZERS, PRECISIONS, PRESETS
+from .train_config import COMPILE_MODES, OPTIMIZERS, PRECISIONS, PRESETS
 
 DEFAULT_PRESET = "shakespeare-char"
 
 
+class _Parser(argparse.ArgumentParser):
+    """argparse with errors on one line (``prog: error: ...``), exit status 2, no usage block."""
+
+    def error(self, message: str):
+        self.exit(2, f"{self.prog}: error: {' '.join(str(message).split())}\n")
+
+
 def _train_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(
+    p = _Parser(
         prog="python -m llmcourse train",
         description="Train a character-level GPT on the corpus bundled with the package "
                     "(Tiny Shakespeare). Every option has a default: with none, the "
@@ -51,9 +58,13 @@ def _train_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=None, help="random seed (same seed, same run)")
     p.add_argument("--device", default=None, help="cpu, cuda, cuda:1 or mps (default: the best available)")
     p.add_argument("--compile", action="store_true", help="use torch.compile (falls back if it fails)")
+    p.add_argument("--compile-mode", choices=COMPILE_MODES, default=None,
+                   help="torch.compile's mode, with --compile; reduce-overhead replays each step as a "
+                        "CUDA graph on a GPU (default: the preset's)")
     p.add_argument("--precision", choices=PRECISIONS, default=None,
-                   help="bf16: the forward pass under bfloat16 autocast; auto: bf16 where the hardware "
-                        "multiplies bf16 natively (default: the preset's)")
+                   help="bf16: the forward pass under bfloat16 autocast; fp16: float16 autocast with a "
+                        "gradient scaler; auto: bf16 where the hardware multiplies bf16 natively, fp16 on "
+                        "CUDA GPUs of capability 7.x (V100, T4), else fp32 (default: the preset's)")
     p.add_argument("--export", default=None, metavar="FILE",
                    help="also write a compact float16 model file (what the package ships) at the end")
     p.add_argument("--no-progress", action="store_true", help="no progress bar (log lines only)")
@@ -82,7 +93,8 @@ def cli_train(argv: list[str]) -> int:
     overrides = {"max_time": args.max_time, "max_iters": args.max_iters, "batch_size": args.batch_size,
                  "optimizer": args.optimizer, "learning_rate": args.lr, "eval_interval": args.eval_interval,
                  "seed": args.seed, "checkpoint_interval": args.checkpoint_interval, "device": args.device,
-                 "compile": True if args.compile else None, "precision": args.precision}
+                 "compile": True if args.compile else None, "precision": args.precision,
+                 "compile_mode": args.compile_mode}
     overrides = {k: v for k, v in overrides.items() if v is not None}
     if args.max_time is not None and args.max_iters is None:
         overrides["max_iters"] = None  # a time budget given on the command line replaces the step budget
@@ -128,7 +140,7 @@ def cli_train(argv: list[str]) -> int:
 
 
 def _generate_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(
+    p = _Parser(
         prog="python -m llmcourse generate",
         description="Sample text from a trained model. Without --checkpoint, uses the model shipped "
                     "with the package (shakespeare-char).")
@@ -166,7 +178,7 @@ def cli_generate(argv: list[str]) -> int:
     from .pretrained import load_file, resolve
     from .sampling import generate
 
-    try:
+    try:  # load_file checks the device before it reads the file
         model, tok = load_file(resolve(args.checkpoint), device=args.device)
     except (FileNotFoundError, ValueError) as e:
         parser.error(str(e))
@@ -176,7 +188,7 @@ def cli_generate(argv: list[str]) -> int:
         ids = tok.encode(args.prompt)
     except KeyError as e:
         parser.error(f"the prompt cannot be encoded: {e.args[0]}")
-    g = torch.Generator(device=args.device).manual_seed(args.seed)
+    g = torch.Generator().manual_seed(args.seed)  # on the CPU: one seed, one text, whatever the device
     idx = torch.tensor([ids] * args.samples, dtype=torch.long, device=args.device)  # (samples, T)
     out = generate(model, idx, args.tokens, temperature=args.temperature, top_k=args.top_k,
                    top_p=args.top_p, generator=g)

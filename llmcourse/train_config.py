@@ -18,7 +18,10 @@ from dataclasses import asdict, dataclass, fields, replace
 
 #: The values ``TrainConfig.optimizer`` and ``TrainConfig.precision`` take (and the CLI offers).
 OPTIMIZERS = ("adamw", "muon")
-PRECISIONS = ("auto", "fp32", "bf16")
+PRECISIONS = ("auto", "fp32", "bf16", "fp16")
+#: The values ``TrainConfig.compile_mode`` takes: ``torch.compile``'s modes ("reduce-overhead"
+#: replays each step's kernels as one CUDA graph on a GPU).
+COMPILE_MODES = ("default", "reduce-overhead", "max-autotune")
 
 
 def _one_of(values: tuple[str, ...]) -> str:
@@ -71,10 +74,13 @@ class TrainConfig:
     seed: int = 1337
     device: str | None = None  # None: CUDA, then Apple MPS, then CPU
     compile: bool = False
+    compile_mode: str = "default"  # with compile: one of COMPILE_MODES
     fast_kernels: bool = True
     # "fp32", "bf16" (the forward pass under bfloat16 autocast; weights, gradients and optimizer
-    # state stay float32) or "auto": bf16 where the device multiplies bf16 matrices natively (a CPU
-    # with AVX-512 BF16 or AMX, a CUDA GPU with bf16), fp32 elsewhere (train_fast.resolve_precision)
+    # state stay float32), "fp16" (float16 autocast with a gradient scaler) or "auto": bf16 where
+    # the device multiplies bf16 matrices natively (a CPU with AVX-512 BF16 or AMX, a CUDA GPU of
+    # capability >= 8.0), fp16 on CUDA GPUs of capability 7.x, fp32 elsewhere
+    # (train_fast.resolve_precision)
     precision: str = "auto"
 
     def __post_init__(self):
@@ -99,6 +105,8 @@ class TrainConfig:
             raise ValueError(f"optimizer must be {_one_of(OPTIMIZERS)}, got {self.optimizer!r}.")
         if self.precision not in PRECISIONS:
             raise ValueError(f"precision must be {_one_of(PRECISIONS)}, got {self.precision!r}.")
+        if self.compile_mode not in COMPILE_MODES:
+            raise ValueError(f"compile_mode must be {_one_of(COMPILE_MODES)}, got {self.compile_mode!r}.")
         if self.warmup_iters < 0:
             raise ValueError(f"warmup_iters must be >= 0, got {self.warmup_iters}.")
         if self.n_embd % self.n_head:
@@ -188,7 +196,11 @@ class TrainConfig:
 #: ``shakespeare-char-pretrained``: how the shipped model was trained (4 blocks, GPT-2's learned
 #: positions, a 256-character context, a step budget so that the run is reproducible from its
 #: seed; in fp32, as it was trained). ``nanogpt-cpu``: nanoGPT's documented CPU recipe, run as
-#: nanoGPT runs it on a CPU (fp32, readable kernels), for comparison. ``tiny``: seconds (tests, CI,
+#: nanoGPT runs it on a CPU (fp32, readable kernels), for comparison. ``nanogpt-gpu``: nanoGPT's
+#: GPU recipe for Tiny Shakespeare (its ``config/train_shakespeare_char.py``: 6 blocks of 6 heads,
+#: 384 wide, a 256-character context, batches of 64, dropout 0.2, 5,000 steps, compiled), with this
+#: trainer's defaults (fast kernels, bf16 autocast where native); ``benchmarks/bench_train.py
+#: --cuda`` times it against nanoGPT. ``tiny``: seconds (tests, CI,
 #: a first try; fp32, so that its numbers are the same on every CPU).
 PRESETS: dict[str, TrainConfig] = {
     "shakespeare-char": TrainConfig(
@@ -205,6 +217,11 @@ PRESETS: dict[str, TrainConfig] = {
         n_layer=4, n_head=4, n_embd=128, block_size=64, batch_size=12, learning_rate=1e-3,
         min_lr=1e-4, warmup_iters=100, max_iters=2000, eval_interval=250, eval_iters=20,
         log_interval=10, fast_kernels=False, precision="fp32",
+    ),
+    "nanogpt-gpu": TrainConfig(
+        n_layer=6, n_head=6, n_embd=384, block_size=256, batch_size=64, dropout=0.2, learning_rate=1e-3,
+        min_lr=1e-4, warmup_iters=100, max_iters=5000, eval_interval=250, eval_iters=200,
+        log_interval=10, compile=True,
     ),
     "tiny": TrainConfig(
         n_layer=2, n_head=2, n_embd=32, block_size=32, batch_size=8, learning_rate=3e-3,

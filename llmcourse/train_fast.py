@@ -115,13 +115,32 @@ def fast_kernels(model: torch.nn.Module, enabled: bool = True):
             del module.forward  # back to the class's readable forward
 
 
+def cuda_capability(device: torch.device | str = "cuda") -> tuple[int, int] | None:
+    """The compute capability ``(major, minor)`` of a CUDA device, or ``None`` without CUDA."""
+    device = torch.device(device)
+    if device.type != "cuda" or not torch.cuda.is_available():
+        return None
+    return tuple(torch.cuda.get_device_capability(device))
+
+
+#: CUDA compute capability from which bf16 matrix products run on tensor cores (Ampere: A100 is
+#: 8.0, RTX 30xx 8.6; H100 9.0).
+BF16_CAPABILITY = (8, 0)
+#: From which fp16 matrix products run on tensor cores (Volta: V100 is 7.0; Turing: T4 7.5).
+FP16_CAPABILITY = (7, 0)
+
+
 def native_bf16(device: torch.device | str = "cpu") -> bool:
     """Whether ``device`` multiplies bfloat16 matrices in hardware: a CPU with AVX-512 BF16 or AMX
-    tiles, or a CUDA GPU that supports bf16. False for Apple MPS and for older CPUs, where bf16 is
-    emulated (and slower than fp32)."""
+    tiles, or a CUDA GPU of compute capability 8.0 or more (Ampere and later). False for Apple
+    MPS, older CPUs and older GPUs, where bf16 is emulated (and slower than fp32).
+
+    It asks for the capability, not ``torch.cuda.is_bf16_supported()``, which by default also
+    answers True where bf16 is only emulated (a T4, capability 7.5)."""
     device = torch.device(device)
     if device.type == "cuda":
-        return torch.cuda.is_available() and torch.cuda.is_bf16_supported()
+        capability = cuda_capability(device)
+        return capability is not None and capability >= BF16_CAPABILITY
     if device.type == "cpu":
         cpu = getattr(torch, "cpu", None)
         checks = [getattr(cpu, name, None) for name in ("_is_avx512_bf16_supported", "_is_amx_tile_supported")]
@@ -132,28 +151,61 @@ def native_bf16(device: torch.device | str = "cpu") -> bool:
 def resolve_precision(precision: str, device: torch.device | str = "cpu") -> torch.dtype:
     """Lesson 20: the dtype the forward pass runs in for ``TrainConfig.precision``.
 
-    ``"fp32"`` gives ``torch.float32``, ``"bf16"`` gives ``torch.bfloat16`` (CPU and CUDA only),
-    and ``"auto"`` gives bf16 where :func:`native_bf16` holds and fp32 elsewhere.
+    ``"fp32"`` gives ``torch.float32``, ``"bf16"`` gives ``torch.bfloat16`` and ``"fp16"`` gives
+    ``torch.float16`` (CPU and CUDA only). ``"auto"`` gives bf16 where :func:`native_bf16` holds,
+    fp16 on a CUDA GPU of capability 7.x (V100, T4) and fp32 elsewhere.
 
-    >>> resolve_precision("fp32"), resolve_precision("bf16")
-    (torch.float32, torch.bfloat16)
+    Why fp16 on those GPUs: their tensor cores multiply fp16 matrices (with fp32 sums) at about
+    8x their fp32 rate (T4: 65 against 8 TFLOP/s; V100: 125 against 16) and have no bf16 at
+    all, and PyTorch's documented recipe for them is ``torch.autocast(dtype=torch.float16)`` with
+    a ``GradScaler`` (the "Automatic Mixed Precision" examples): autocast keeps the
+    range-sensitive operations (softmax, norms, ``pow``, the loss) in fp32, and the scaler
+    multiplies the loss before the backward pass so that small gradients do not round to zero
+    in fp16's narrow range (smallest normal 6e-5, against bf16's 1e-38), then divides the
+    gradients back and skips a step whose gradients overflowed. The trainer does both
+    (:func:`grad_scaler`). Below capability 7.0 fp16 has no tensor cores and ``"auto"`` keeps fp32.
+
+    >>> resolve_precision("fp32"), resolve_precision("bf16"), resolve_precision("fp16")
+    (torch.float32, torch.bfloat16, torch.float16)
     >>> resolve_precision("auto") == (torch.bfloat16 if native_bf16("cpu") else torch.float32)
     True
     """
     if precision not in PRECISIONS:
         raise ValueError(f"precision must be one of {PRECISIONS}, got {precision!r}.")
     device = torch.device(device)
-    if precision == "fp32" or (precision == "auto" and not native_bf16(device)):
+    if precision == "auto":
+        if native_bf16(device):
+            return torch.bfloat16
+        capability = cuda_capability(device)
+        return torch.float16 if capability is not None and capability >= FP16_CAPABILITY else torch.float32
+    if precision == "fp32":
         return torch.float32
     if device.type not in ("cpu", "cuda"):
-        raise ValueError(f"precision='bf16' needs a CPU or CUDA device, not {device.type!r}; "
+        raise ValueError(f"precision={precision!r} needs a CPU or CUDA device, not {device.type!r}; "
                          f"use precision='fp32' (or 'auto') there.")
-    return torch.bfloat16
+    return torch.bfloat16 if precision == "bf16" else torch.float16
+
+
+def grad_scaler(device: torch.device | str, dtype: torch.dtype):
+    """A ``GradScaler`` for fp16 training on ``device`` (see :func:`resolve_precision`), ``None``
+    for bf16 and fp32, whose range needs none. With fused AdamW the scaler's overflow check stays
+    on the device; with another optimizer (Muon) it reads one number back each step to decide
+    whether to skip it."""
+    if dtype != torch.float16:
+        return None
+    device = torch.device(device)
+    amp = getattr(torch, "amp", None)
+    if amp is not None and hasattr(amp, "GradScaler"):  # torch >= 2.3, any device
+        return amp.GradScaler(device.type)
+    if device.type == "cuda":
+        return torch.cuda.amp.GradScaler()
+    raise ValueError("precision='fp16' on a CPU needs PyTorch >= 2.3 (torch.amp.GradScaler); "
+                     "use precision='bf16' or 'fp32'.")
 
 
 def autocast(device: torch.device | str, dtype: torch.dtype):
-    """A context in which the forward pass runs in ``dtype``: ``torch.autocast`` for bf16 (matrix
-    products in bf16, norms, softmax and the loss in fp32; the parameters stay fp32), nothing to
+    """A context in which the forward pass runs in ``dtype``: ``torch.autocast`` for bf16 or fp16
+    (matrix products in that dtype, norms, softmax and the loss in fp32; the parameters stay fp32), nothing to
     do for fp32. Under CPU autocast the package's attention runs the fused kernel in fp32, whose
     backward pass is 4x slower in bf16 (see ``attention.fused_attention``).
 
@@ -201,18 +253,28 @@ def keep_freed_memory() -> bool:
     return _kept
 
 
-def maybe_compile(model: torch.nn.Module, enabled: bool, log=print):
-    """``torch.compile(model)`` if ``enabled`` and available, else ``model`` unchanged.
+def maybe_compile(model: torch.nn.Module, enabled: bool, log=print, mode: str = "default"):
+    """``torch.compile(model, mode=mode)`` if ``enabled`` and available, else ``model`` unchanged.
 
-    Compilation happens lazily at the first call; :func:`compile_or_fallback` handles a failure
-    there.
+    ``mode="reduce-overhead"`` records each step's kernels as a CUDA graph and replays it: on a
+    GPU, where a small model's step is mostly the time to launch hundreds of kernels, that takes
+    the launches off the step (on a CPU it compiles as the default mode does). Compilation happens
+    lazily at the first call; :func:`compile_or_fallback` handles a failure there.
     """
     if not enabled:
         return model
     if not hasattr(torch, "compile"):
         log("torch.compile is not available in this PyTorch; training without it.")
         return model
-    return torch.compile(model)
+    return torch.compile(model) if mode == "default" else torch.compile(model, mode=mode)
+
+
+def mark_step_begin() -> None:
+    """Tell CUDA graphs (``mode="reduce-overhead"``) that a new training step starts, so that the
+    outputs of the previous step's replay may be overwritten (a no-op without them)."""
+    mark = getattr(getattr(torch, "compiler", None), "cudagraph_mark_step_begin", None)
+    if mark is not None:
+        mark()
 
 
 def compile_or_fallback(compiled, eager, run, log=print):

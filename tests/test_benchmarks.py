@@ -101,3 +101,27 @@ def test_bench_train_allocator_compares_fresh_processes(capsys):
     rows = [line for line in out.splitlines() if line.startswith("llmcourse, ")]
     assert len(rows) == 2 and "keep_freed_memory()" in rows[1] and "faults" in rows[1]
     assert "1.00x" in rows[0]  # the first row is the baseline
+
+
+def test_bench_train_cuda_mode_runs_its_code_on_the_cpu(capsys, monkeypatch):
+    bench = load("bench_train")
+    real = bench.get_preset
+    small = lambda name, **kw: real(name, **{**kw, "n_layer": 1, "n_head": 2, "n_embd": 32,  # noqa: E731
+                                             "block_size": 16, "batch_size": 4, "eval_iters": 1})
+    monkeypatch.setattr(bench, "get_preset", small)
+    import llmcourse.train_config as tc
+
+    monkeypatch.setitem(tc.PRESETS, "nanogpt-gpu", small("nanogpt-gpu"))  # what the Trainer rows load
+    assert bench.main(["--cuda", "--device", "cpu", "--no-compile", "--rounds", "1", "--iters", "4",
+                       "--warmup", "1", "--steps", "20", "--memorise"]) == 0
+    out = capsys.readouterr().out
+    assert "nanoGPT's GPU recipe" in out and "the bare step" in out and "whole training loops" in out
+    assert "nanoGPT's loop, nanoGPT-equivalent, eager" in out and "llmcourse Trainer, eager" in out
+    assert "the Trainer's fastest loop against nanoGPT's fastest" in out and "readable, eager" in out
+
+
+def test_bench_train_cuda_mode_without_a_gpu_says_so(capsys, monkeypatch):
+    bench = load("bench_train")
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    assert bench.main(["--cuda"]) == 3
+    assert capsys.readouterr().out.strip() == "no CUDA GPU here: bench_train.py --cuda needs one (nothing measured)."

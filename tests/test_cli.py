@@ -83,8 +83,8 @@ def test_bad_train_arguments_are_explained(capsys, tmp_path):
     assert "invalid float value" in error_of(cli_train, ["--max-time", "soon"], capsys)
     err = error_of(cli_train, ["--optimizer", "sgd"], capsys)
     assert "invalid choice: 'sgd'" in err and "adamw" in err and "muon" in err
-    err = error_of(cli_train, ["--precision", "fp16"], capsys)
-    assert "invalid choice: 'fp16'" in err and "bf16" in err and "auto" in err
+    err = error_of(cli_train, ["--precision", "fp8"], capsys)
+    assert "invalid choice: 'fp8'" in err and "bf16" in err and "fp16" in err and "auto" in err
 
 
 def test_train_with_muon_checkpoints_and_resumes(tmp_path, capsys):
@@ -127,3 +127,65 @@ def test_module_entry_point_end_to_end(tmp_path):
     bad = subprocess.run([sys.executable, "-m", "llmcourse", "train", "--preset", "nope"],
                          capture_output=True, text=True, env=ONE_THREAD, timeout=120)
     assert bad.returncode == 2 and "unknown preset" in bad.stderr
+
+
+# ---------------------------------------------------------------- bad input: one line, before any work
+NO_GPU = {**ONE_THREAD, "CUDA_VISIBLE_DEVICES": ""}  # a CPU-only PyTorch, or CUDA hidden: no GPU either way
+
+
+def one_line_error(args, env=NO_GPU):
+    """Run ``python -m llmcourse ARGS``; expect exit status 2 and a single line on stderr."""
+    run = subprocess.run([sys.executable, "-m", "llmcourse", *args], capture_output=True, text=True,
+                         env=env, timeout=120)
+    lines = run.stderr.strip().splitlines()
+    assert run.returncode == 2 and len(lines) == 1, (run.returncode, run.stderr)
+    assert "Traceback" not in run.stderr and not run.stdout.strip().startswith("training"), run.stdout
+    return lines[0]
+
+
+def unwritable_dir(tmp_path):
+    """A directory no one can write into: a read-only folder, or (as root, whom permissions do not
+    stop) a folder of the read-only /proc file system."""
+    if hasattr(os, "geteuid") and os.geteuid() == 0:
+        if not sys.platform.startswith("linux"):
+            pytest.skip("running as root without /proc: no read-only directory to try")
+        return "/proc/llmcourse-run"
+    ro = tmp_path / "read-only"
+    ro.mkdir()
+    ro.chmod(0o555)
+    return str(ro / "run")
+
+
+def test_train_out_that_cannot_be_written_is_refused_at_once(tmp_path):
+    out = unwritable_dir(tmp_path)
+    line = one_line_error(["train", "--preset", "tiny", "--max-iters", "5", "--out", out, "--device", "cpu"])
+    assert "cannot write a checkpoint under" in line and "choose a directory you can write to" in line
+    assert not os.path.exists(out)
+
+
+def test_train_out_on_an_existing_file_is_refused_and_the_file_kept(tmp_path):
+    notes = tmp_path / "notes.txt"
+    notes.write_text("my notes\n")
+    line = one_line_error(["train", "--preset", "tiny", "--max-iters", "5", "--out", str(notes), "--device", "cpu"])
+    assert "is a file, but a run needs a directory" in line
+    assert notes.read_text() == "my notes\n" and sorted(p.name for p in tmp_path.iterdir()) == ["notes.txt"]
+
+
+@pytest.mark.parametrize("command", [["train", "--preset", "tiny", "--max-iters", "5"], ["generate"]])
+def test_device_cuda_without_a_gpu_is_one_line(tmp_path, command):
+    out = tmp_path / "never"
+    extra = ["--out", str(out)] if command[0] == "train" else []
+    line = one_line_error(command + extra + ["--device", "cuda"])
+    assert "device 'cuda' is not available" in line and "'cpu'" in line
+    assert not out.exists()
+    assert "unknown device 'gpu'" in one_line_error(command + extra + ["--device", "gpu"])
+
+
+def test_generate_on_a_garbage_file_says_so_in_one_line(tmp_path):
+    junk = tmp_path / "garbage.pt"
+    junk.write_bytes(b"this is not a checkpoint" * 10)
+    line = one_line_error(["generate", "--checkpoint", str(junk)])
+    assert "is not a readable llmcourse checkpoint" in line and "train --out DIR" in line
+    assert "weights_only" not in line and len(line) < 400  # not torch's own paragraphs
+    torch.save([1, 2, 3], tmp_path / "list.pt")  # a real torch file, but no model in it
+    assert "not an llmcourse model checkpoint" in one_line_error(["generate", "--checkpoint", str(tmp_path / "list.pt")])

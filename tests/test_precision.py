@@ -10,7 +10,7 @@ import torch.nn.functional as F
 from llmcourse.attention import MultiHeadAttention, fused_attention
 from llmcourse.train_cli import cli_train
 from llmcourse.train_config import PRESETS, TrainConfig
-from llmcourse.train_fast import autocast, native_bf16, resolve_precision
+from llmcourse.train_fast import autocast, grad_scaler, native_bf16, resolve_precision
 from torch_threads import torch_threads
 from trainers import tiny_trainer as tiny
 
@@ -26,8 +26,8 @@ def fake_cpu(monkeypatch, avx512_bf16: bool, amx: bool = False):
 
 # ---------------------------------------------------------------- choosing the precision
 def test_precision_errors_are_clear():
-    with pytest.raises(ValueError, match="precision must be 'auto', 'fp32' or 'bf16', got 'fp16'"):
-        TrainConfig(precision="fp16")
+    with pytest.raises(ValueError, match="precision must be 'auto', 'fp32', 'bf16' or 'fp16', got 'half'"):
+        TrainConfig(precision="half")
     with pytest.raises(ValueError, match="precision must be one of"):
         resolve_precision("half")
     with pytest.raises(ValueError, match="needs a CPU or CUDA device, not 'mps'.*precision='fp32'"):
@@ -44,6 +44,53 @@ def test_auto_takes_bf16_only_where_the_cpu_has_it(monkeypatch, avx512_bf16, amx
     assert resolve_precision("fp32", "cpu") == torch.float32  # explicit choices ignore the hardware
     assert resolve_precision("bf16", "cpu") == torch.bfloat16
     assert resolve_precision("auto", "mps") == torch.float32 and not native_bf16("mps")
+
+
+def fake_gpu(monkeypatch, capability, bf16_supported=True):
+    """CUDA present, one device of ``capability``; ``is_bf16_supported`` answers as PyTorch does by
+    default (True where bf16 is only emulated too)."""
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: 1)
+    monkeypatch.setattr(torch.cuda, "get_device_capability", lambda device=None: capability)
+    monkeypatch.setattr(torch.cuda, "is_bf16_supported", lambda *a, **k: bf16_supported)
+
+
+@pytest.mark.parametrize("capability, native, auto", [((9, 0), True, torch.bfloat16),   # H100
+                                                      ((8, 0), True, torch.bfloat16),   # A100
+                                                      ((8, 6), True, torch.bfloat16),   # RTX 30xx
+                                                      ((7, 5), False, torch.float16),   # T4 (Colab)
+                                                      ((7, 0), False, torch.float16),   # V100
+                                                      ((6, 1), False, torch.float32)])  # GTX 10xx
+def test_auto_on_gpus_follows_the_compute_capability(monkeypatch, capability, native, auto):
+    fake_gpu(monkeypatch, capability)
+    assert native_bf16("cuda") is native and native_bf16("cuda:0") is native
+    assert resolve_precision("auto", "cuda") == auto
+    assert resolve_precision("bf16", "cuda") == torch.bfloat16  # explicit choices are obeyed
+    assert resolve_precision("fp16", "cuda") == torch.float16
+    assert (grad_scaler("cuda", resolve_precision("auto", "cuda")) is not None) == (auto == torch.float16)
+
+
+def test_without_cuda_auto_on_a_cuda_device_is_fp32(monkeypatch):
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    assert not native_bf16("cuda") and resolve_precision("auto", "cuda") == torch.float32
+
+
+def test_fp16_trains_with_a_gradient_scaler(capsys):
+    t = tiny(precision="fp16", max_iters=8, eval_interval=4, log=print)
+    seen = dtypes_seen(t)
+    scaled = []
+    real_unscale = t.scaler.unscale_
+    t.scaler.unscale_ = lambda opt: (scaled.append(t.scaler.get_scale()), real_unscale(opt))[1]
+    result = t.train()
+    assert "under torch.float16 autocast on cpu with a gradient scaler" in capsys.readouterr().out
+    assert {d for training, d in seen if training} == {torch.float16}
+    assert len(scaled) == 8 and min(scaled) > 1  # every step unscaled its gradients before clipping
+    assert "grad_scaler" in t.state_dict() and t.state_dict()["grad_scaler"]["scale"] == t.scaler.get_scale()
+    assert all(p.dtype == torch.float32 for p in t.model.parameters())
+    assert result.history[-1]["val_loss"] < result.history[0]["val_loss"]
+    assert tiny(precision="fp32").scaler is None and tiny(precision="bf16").scaler is None
+    muon = tiny(precision="fp16", optimizer="muon", max_iters=3, eval_interval=3).train()  # the scaler drives both
+    assert muon.step == 3 and muon.history[-1]["val_loss"] < muon.history[0]["val_loss"]
 
 
 def test_presets_that_must_reproduce_exactly_stay_fp32():
@@ -105,12 +152,12 @@ def test_bf16_training_autocasts_the_forward_pass_only(capsys):
 def test_fp32_and_auto_without_native_bf16_do_not_autocast(monkeypatch):
     fake_cpu(monkeypatch, False)
     for precision in ("fp32", "auto"):
-        t = tiny(precision=precision, max_iters=2, eval_interval=2)
+        t = tiny(precision=precision, max_iters=2, eval_interval=2, device="cpu")  # the CPU faked above
         seen = dtypes_seen(t)
         t.train()
         assert {d for _, d in seen} == {torch.float32}, precision
     fake_cpu(monkeypatch, True)
-    assert tiny(precision="auto", max_iters=1).dtype == torch.bfloat16
+    assert tiny(precision="auto", max_iters=1, device="cpu").dtype == torch.bfloat16
 
 
 def test_bf16_is_reproducible_and_close_to_fp32():

@@ -188,3 +188,69 @@ def test_top_p_boundary_reaching_p_exactly_is_enough():
         assert kept == [True, False, False, False]
         kept = torch.isfinite(top_p_filter(logits, 0.75)).tolist()
         assert kept == [True, True, False, False]
+
+
+class _GeneratorElsewhere(torch.Generator):
+    """A CPU generator that reports another device ("meta" standing in for a GPU's), so that a
+    CPU-only machine can check what happens when the generator and the logits live apart."""
+
+    @property
+    def device(self):
+        return torch.device("meta")
+
+
+def _strict_multinomial(seen):
+    """``torch.multinomial`` with the rule CUDA enforces: the generator must be on the input's
+    device ("Expected a 'cuda' device type for generator but found 'cpu'"). The draw itself is
+    made from the real probabilities, which the test keeps aside, since a meta tensor has no data."""
+    real = torch.multinomial
+
+    def multinomial(input, num_samples, generator=None):
+        if generator is not None and generator.device != input.device:
+            raise RuntimeError(f"Expected a '{input.device.type}' device type for generator but "
+                               f"found '{generator.device.type}'")
+        seen.append(input.device)
+        return real(seen.probs, num_samples, generator=generator)
+    return multinomial
+
+
+def test_sample_draws_on_the_generators_device_and_returns_on_the_logits(monkeypatch):
+    class Seen(list):
+        probs = None
+
+    seen = Seen()
+    logits = torch.tensor([[2.0, 1.0, 0.5, 0.0], [0.0, 0.0, 3.0, 0.0]])
+    seen.probs = probabilities(logits)
+    monkeypatch.setattr(torch, "multinomial", _strict_multinomial(seen))
+    elsewhere = sample(logits, generator=_GeneratorElsewhere().manual_seed(5))
+    assert seen == [torch.device("meta")]  # the draw ran where the generator lives
+    assert elsewhere.device == logits.device and elsewhere.shape == (2,)
+    # and the same seed draws the same tokens as a generator beside the logits
+    assert torch.equal(elsewhere, sample(logits, generator=torch.Generator().manual_seed(5)))
+
+
+def test_generate_with_a_generator_on_another_device_than_the_model(tiny_model, monkeypatch):
+    import llmcourse.sampling as S
+
+    idx = torch.tensor([[1, 2, 3]])
+    want = generate(tiny_model, idx, 6, top_k=5, generator=torch.Generator().manual_seed(3))
+    real_draw_input = []
+    real_to = torch.Tensor.to
+
+    def to(self, *args, **kwargs):  # a meta copy remembers the values it stands for
+        out = real_to(self, *args, **kwargs)
+        if out.device.type == "meta":
+            real_draw_input.append(self)
+        return out
+
+    class Seen(list):
+        @property
+        def probs(self):
+            return real_draw_input[-1]
+
+    seen = Seen()
+    monkeypatch.setattr(torch.Tensor, "to", to)
+    monkeypatch.setattr(torch, "multinomial", _strict_multinomial(seen))
+    got = S.generate(tiny_model, idx, 6, top_k=5, generator=_GeneratorElsewhere().manual_seed(3))
+    assert len(seen) == 6 and set(seen) == {torch.device("meta")}
+    assert torch.equal(got, want)  # same seed, same tokens, wherever the generator lives

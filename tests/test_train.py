@@ -268,12 +268,12 @@ def test_notebook_bar_leaves_its_final_state_as_a_line(monkeypatch):
 
 def test_train_shortcut_takes_a_custom_text():
     text = "abcabcabd" * 200
-    result = train("tiny", text=text, max_iters=5, progress=False, log=None)
+    result = train("tiny", text=text, max_iters=5, progress=False, log=None, device="cpu")
     assert result.tokenizer.vocab_size == 4 and result.model.config.vocab_size == 4
 
 
 def test_untied_head_trains_and_round_trips_through_a_checkpoint(tmp_path):
-    result = tiny(max_iters=3, tie_weights=False, out_dir=tmp_path).train()
+    result = tiny(max_iters=3, tie_weights=False, out_dir=tmp_path, device="cpu").train()  # load_file loads onto the CPU
     m = result.model
     assert m.lm_head.weight is not m.embed.tok.weight
     assert not torch.equal(m.lm_head.weight, m.embed.tok.weight)  # they trained apart
@@ -295,7 +295,7 @@ def test_resume_in_process_continues_the_same_run(tmp_path, optimizer):
 
     first = tiny(max_iters=30, eval_interval=10, optimizer=optimizer, out_dir=tmp_path, callbacks=[stop_at_20]).train()
     assert first.interrupted and first.step == 20
-    trainer = Trainer("tiny", out_dir=tmp_path, resume=True, max_iters=30, progress=False, log=None)
+    trainer = Trainer("tiny", out_dir=tmp_path, resume=True, max_iters=30, progress=False, log=None, device="cpu")
     assert trainer.cfg.optimizer == optimizer  # the checkpoint's optimiser, state included
     assert isinstance(trainer.optimizer, OptimizerSet) == (optimizer == "muon")
     resumed = trainer.train()
@@ -321,3 +321,76 @@ def test_interrupt_saves_a_checkpoint(tmp_path):
     result = tiny(max_iters=50, out_dir=tmp_path, callbacks=[stop]).train()
     assert result.interrupted and result.step == 10
     assert torch.load(tmp_path / "ckpt.pt", weights_only=True)["step"] == 10
+
+
+# ---------------------------------------------------------------- no waiting for the device
+def test_token_ids_are_checked_once_per_forward(monkeypatch):
+    import llmcourse._checks as checks
+
+    calls = []
+    real = checks.check_token_range
+    monkeypatch.setattr(checks, "check_token_range", lambda *a, **k: (calls.append(1), real(*a, **k))[1])
+    model = GPT(GPTConfig(vocab_size=11, block_size=8, n_layer=1, n_head=2, n_embd=8))
+    model(torch.randint(0, 11, (2, 8)))
+    assert len(calls) == 1  # at the model's boundary, not again in the embeddings
+    model(torch.randint(0, 11, (2, 8)), check_ids=False)
+    assert len(calls) == 1
+    with pytest.raises(IndexError, match="token id 11, but the vocabulary has ids 0..10"):
+        model(torch.tensor([[1, 11]]))
+    from llmcourse.embedding import InputEmbedding, TokenEmbedding
+
+    with pytest.raises(IndexError, match="token id -1"):  # used on their own, the embeddings still check
+        InputEmbedding(11, 8, 4)(torch.tensor([[1, -1]]))
+    with pytest.raises(IndexError, match="token id 12"):
+        TokenEmbedding(11, 4)(torch.tensor([[12]]))
+
+
+def test_training_steps_read_nothing_back_except_the_logged_loss(monkeypatch):
+    """On a GPU every read of a tensor's value (``.item()``, ``float()``, ``int()``, ``bool()``,
+    ``.tolist()``) waits for the device. The training step reads none; the loop reads the loss at
+    log steps only (evaluations are counted apart)."""
+    t = tiny(max_iters=12, log_interval=4, eval_interval=1000)
+    where = {"step": False, "eval": False}
+    reads = {"step": 0, "eval": 0, "loop": 0}
+
+    def counting(name):
+        real = getattr(torch.Tensor, name)
+
+        def read(self, *a, **k):
+            reads["step" if where["step"] else "eval" if where["eval"] else "loop"] += 1
+            return real(self, *a, **k)
+        return read
+
+    for name in ("item", "tolist", "__float__", "__int__", "__bool__", "__index__"):
+        monkeypatch.setattr(torch.Tensor, name, counting(name))
+
+    def inside(key, fn):
+        def wrapped(*a, **k):
+            where[key] = True
+            try:
+                return fn(*a, **k)
+            finally:
+                where[key] = False
+        return wrapped
+
+    t._train_step = inside("step", t._train_step)
+    t.evaluate = inside("eval", t.evaluate)
+    t.train()
+    assert reads["step"] == 0, reads
+    assert reads["loop"] == 12 // 4, reads  # one loss a log step
+
+
+def test_compile_mode_reaches_torch_compile_and_cuda_graphs_mark_each_step(monkeypatch):
+    from llmcourse import train_fast
+
+    seen, marks = [], []
+    monkeypatch.setattr(torch, "compile", lambda model, **kw: (seen.append(kw), model)[1])  # no real compiling
+    monkeypatch.setattr(train_fast, "mark_step_begin", lambda: marks.append(1))
+    monkeypatch.setattr("llmcourse.train.mark_step_begin", lambda: marks.append(1))
+    tiny(max_iters=3, compile=True, compile_mode="reduce-overhead").train()
+    assert seen == [{"mode": "reduce-overhead"}] and len(marks) == 3  # one mark a step
+    seen.clear()
+    tiny(max_iters=2, compile=True).train()
+    assert seen == [{}] and len(marks) == 3  # the default mode: torch.compile(model), no marks
+    with pytest.raises(ValueError, match="compile_mode must be 'default', 'reduce-overhead' or 'max-autotune'"):
+        TrainConfig(compile_mode="fast")
