@@ -95,9 +95,9 @@ def _table_cases(r):
 
 
 exercise(
-    "04.1", "The sinusoidal table", points=2,
+    "04.1", "The sinusoidal table", points=2, kind="rebuild",
     reference=sinusoidal_table,
-    visible=[Case(3, 4).named("3 positions, 4 dimensions (the seed's d = 4)"),
+    visible=[Case(3, 4).named("3 positions, 4 dimensions (the article's d = 4)"),
              Case(6, 8).named("6 positions, 8 dimensions")],
     hidden=_table_cases,
     compare=close(atol=1e-4, rtol=1e-4),
@@ -197,7 +197,7 @@ def _rope_cases(r):
 
 
 exercise(
-    "04.2", "Rotate queries and keys (RoPE)", points=2,
+    "04.2", "RoPE at an offset", points=2, kind="transfer",
     reference=rope,
     visible=[Case(torch.tensor([[1.0, 0.0], [1.0, 0.0], [1.0, 0.0]])).named("[1, 0] at positions 0, 1, 2"),
              Case(torch.tensor([[1.0, 0.0, 1.0, 0.0], [1.0, 0.0, 1.0, 0.0]]))
