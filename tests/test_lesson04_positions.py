@@ -56,3 +56,13 @@ def test_rope_offset_equals_slicing_a_longer_sequence():
     x = torch.randn(10, 6)
     full = l04.rope(x)
     torch.testing.assert_close(l04.rope(x[7:8], offset=7), full[7:8], atol=1e-6, rtol=0)
+
+
+def test_alibi_reference_has_the_paper_slopes_and_penalises_only_the_past():
+    bias = l04.alibi_bias(8, 5)  # (8, 5, 5)
+    assert bias.shape == (8, 5, 5)
+    slopes = -bias[:, 1, 0]  # distance 1
+    torch.testing.assert_close(slopes, torch.tensor([2.0 ** -k for k in range(1, 9)]))
+    assert torch.equal(bias, bias.tril())  # keys after the query get 0
+    torch.testing.assert_close(bias[3, 4, 1], -3 * slopes[3])
+    torch.testing.assert_close(-l04.alibi_bias(2, 2)[:, 1, 0], torch.tensor([1 / 16, 1 / 256]))

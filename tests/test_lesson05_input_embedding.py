@@ -1,16 +1,13 @@
 """Lesson 5: the exercise references (llmcourse/grading/lessons/l05.py) equal the package's
-InputEmbedding, Hugging Face GPT-2's input and PyTorch's dropout, and the seed's sums."""
+InputEmbedding, Hugging Face GPT-2's input and PyTorch's dropout, and the article's sums."""
 
 from __future__ import annotations
-
-import math
 
 import pytest
 import torch
 import torch.nn.functional as F
 
 from llmcourse.embedding import InputEmbedding as PackageInputEmbedding
-from llmcourse.embedding import sinusoidal_encoding
 from llmcourse.grading.lessons import l05
 
 
@@ -44,15 +41,23 @@ def test_reference_module_equals_hugging_face_gpt2_input():
         assert torch.equal(hf(idx, output_hidden_states=True).hidden_states[0], ref(idx))
 
 
-def test_seed_sum_and_the_scaled_2017_input():
+def test_article_sum_and_the_dropout_prediction():
     cat = torch.tensor([0.78, 0.30, -0.12, 0.45])
     assert [round(v, 2) for v in (cat + torch.tensor([0.91, -0.42, 0.14, -0.99])).tolist()] == [1.69, -0.12, 0.02, -0.54]
-    x = l05.transformer_input(torch.tensor([[0, 1, 2]]), l05._seed_case().args[1], sinusoidal_encoding(8, 4))
-    assert [round(v, 2) for v in x[0, 1].tolist()] == [2.40, 1.14, -0.23, 1.90]
-    E = torch.randn(5, 8)
-    idx = torch.tensor([[4, 0, 2]])
-    torch.testing.assert_close(l05.transformer_input(idx, E, sinusoidal_encoding(6, 8)),
-                               F.embedding(idx, E) * math.sqrt(8) + sinusoidal_encoding(3, 8))
+    torch.manual_seed(0)
+    assert l05.dropout_max() == pytest.approx(F.dropout(torch.ones(10_000), p=0.2, training=True).max().item())
+    assert l05.dropout_max() == pytest.approx(1.25)
+
+
+def test_the_given_module_is_wrong_only_when_shorter_than_block_size():
+    torch.manual_seed(0)
+    ref = l05.InputEmbedding(11, 9, 6).eval()
+    given = l05._LastRows(11, 9, 6).eval()
+    given.load_state_dict(ref.state_dict())
+    idx = torch.randint(0, 11, (2, 9))
+    with torch.no_grad():
+        assert torch.equal(given(idx), ref(idx))  # T == block_size: the last T rows are all rows
+        assert not torch.allclose(given(idx[:, :5]), ref(idx[:, :5]))
 
 
 def test_dropout_reference_equals_torch_dropout_given_its_mask():

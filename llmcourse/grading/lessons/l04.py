@@ -4,9 +4,15 @@
      sin and cos interleaved (columns 2i and 2i+1 share one frequency).
 04.2 ``rope(x, offset=0)``: rotate consecutive pairs of the last dimension of ``x`` by
      position-dependent angles (RoPE); row ``t`` of the sequence is position ``offset + t``.
+04.3 ``alibi_bias(n_head, T)``: ALiBi's distance penalties, ``-m_h * (i - j)`` for a query at ``i``
+     and a key at ``j <= i``, with head slopes ``m_h = 2 ** (-8 h / n_head)``, ``h = 1 .. n_head``.
 
 >>> sinusoidal_table(3, 4)[2].round(decimals=2)      # position 2 in 4 dimensions
 tensor([ 0.9100, -0.4200,  0.0200,  1.0000])
+>>> alibi_bias(2, 3)[0]                                # head 1 of 2: slope 2 ** -4
+tensor([[ 0.0000,  0.0000,  0.0000],
+        [-0.0625,  0.0000,  0.0000],
+        [-0.1250, -0.0625,  0.0000]])
 >>> rope(torch.tensor([[1.0, 0.0], [1.0, 0.0]]))      # position 1 turns [1, 0] by 1 radian
 tensor([[1.0000, 0.0000],
         [0.5403, 0.8415]])
@@ -95,9 +101,9 @@ def _table_cases(r):
 
 
 exercise(
-    "04.1", "The sinusoidal table", points=2,
+    "04.1", "The sinusoidal table", points=2, kind="rebuild",
     reference=sinusoidal_table,
-    visible=[Case(3, 4).named("3 positions, 4 dimensions (the seed's d = 4)"),
+    visible=[Case(3, 4).named("3 positions, 4 dimensions (the article's d = 4)"),
              Case(6, 8).named("6 positions, 8 dimensions")],
     hidden=_table_cases,
     compare=close(atol=1e-4, rtol=1e-4),
@@ -197,7 +203,7 @@ def _rope_cases(r):
 
 
 exercise(
-    "04.2", "Rotate queries and keys (RoPE)", points=2,
+    "04.2", "RoPE at an offset", points=2, kind="transfer",
     reference=rope,
     visible=[Case(torch.tensor([[1.0, 0.0], [1.0, 0.0], [1.0, 0.0]])).named("[1, 0] at positions 0, 1, 2"),
              Case(torch.tensor([[1.0, 0.0, 1.0, 0.0], [1.0, 0.0, 1.0, 0.0]]))
@@ -226,4 +232,93 @@ exercise(
                 hint="Row t of x sits at position offset + t: add the offset to the positions."),
     ],
     alternatives=[Alternative("complex numbers (view_as_complex, polar)", _complex_rope)],
+)
+
+
+# --- 04.3 ALiBi's biases ---------------------------------------------------------------------------
+def alibi_bias(n_head: int, T: int) -> torch.Tensor:
+    """Reference: ALiBi (Press et al., 2022). ``(n_head, T, T)``: entry ``[h, i, j]`` is
+    ``-m_h * (i - j)`` for keys at or before the query (``j <= i``) and 0 for later keys (a causal
+    mask removes those); slopes ``m_h = 2 ** (-8 (h + 1) / n_head)`` for heads ``h = 0 .. n_head-1``."""
+    slopes = 2.0 ** (-8.0 * torch.arange(1, n_head + 1, dtype=torch.float64) / n_head)  # (n_head,)
+    pos = torch.arange(T)
+    dist = (pos[:, None] - pos[None, :]).clamp(min=0).double()  # (T, T): i - j, 0 above the diagonal
+    return (-slopes[:, None, None] * dist).float() + 0.0  # (n_head, T, T); + 0.0 turns -0.0 into 0.0
+
+
+def _alibi(n_head, T, slopes=None, sign=-1.0, both_sides=False):
+    if slopes is None:
+        slopes = 2.0 ** (-8.0 * torch.arange(1, n_head + 1, dtype=torch.float64) / n_head)
+    pos = torch.arange(T)
+    d = (pos[:, None] - pos[None, :]).double()  # (T, T)
+    d = d.abs() if both_sides else d.clamp(min=0)
+    return (sign * slopes[:, None, None] * d).float()
+
+
+def _slopes_from_zero(n_head, T):
+    return _alibi(n_head, T, slopes=2.0 ** (-8.0 * torch.arange(0, n_head, dtype=torch.float64) / n_head))
+
+
+def _slopes_ignore_n_head(n_head, T):
+    return _alibi(n_head, T, slopes=2.0 ** (-torch.arange(1, n_head + 1, dtype=torch.float64)))
+
+
+def _one_slope(n_head, T):
+    return _alibi(n_head, T, slopes=torch.full((n_head,), 0.5, dtype=torch.float64))
+
+
+def _rewards_distance(n_head, T):
+    return _alibi(n_head, T, sign=1.0)
+
+
+def _future_penalised(n_head, T):
+    return _alibi(n_head, T, both_sides=True)
+
+
+def _alibi_loops(n_head, T):
+    out = torch.zeros(n_head, T, T)
+    for h in range(n_head):
+        m = 0.5 ** (8 * (h + 1) / n_head)
+        for i in range(T):
+            for j in range(i + 1):
+                out[h, i, j] = -m * (i - j)
+    return out
+
+
+def _alibi_cases(r):
+    return [
+        Case(r.choice([1, 2, 4, 16]), r.integer(2, 12)).named("a random number of heads and length"),
+        Case(8, r.integer(5, 20)).named("8 heads (the paper's slopes 1/2, 1/4, ..., 1/256)"),
+        Case(r.choice([2, 4]), 1).named("T = 1: one token, no distance"),
+        Case(12, 64).named("GPT-2 small's 12 heads, 64 positions"),
+    ]
+
+
+exercise(
+    "04.3", "ALiBi's distance penalties", points=2, kind="transfer",
+    reference=alibi_bias,
+    visible=[Case(2, 3).named("2 heads, 3 positions"), Case(8, 4).named("8 heads, 4 positions")],
+    hidden=_alibi_cases,
+    compare=close(atol=1e-6, rtol=1e-5),
+    hint="bias[h, i, j] = -m_h * (i - j) for j <= i and 0 for j > i, with m_h = 2 ** (-8 * (h + 1) / n_head) "
+         "for h = 0 .. n_head - 1. Return a float tensor of shape (n_head, T, T).",
+    mistakes=[
+        Mistake("slopes counted from h = 0", _slopes_from_zero,
+                hint="The first head's slope is 2 ** (-8 / n_head), not 2 ** 0 = 1: count the heads "
+                     "h = 1 .. n_head in the exponent (or use h + 1 with h from 0)."),
+        Mistake("slopes 2 ** -h, whatever the number of heads", _slopes_ignore_n_head,
+                hint="The exponent is -8 h / n_head: with 8 heads that is 2 ** -h, but with 4 heads the "
+                     "slopes are 1/4, 1/16, 1/64, 1/256. The slopes always run from 2 ** (-8 / n_head) "
+                     "down to 2 ** -8."),
+        Mistake("one slope for every head", _one_slope,
+                hint="Each head gets its own slope (a geometric sequence): some heads look far back, "
+                     "others mostly at the nearest tokens."),
+        Mistake("distance rewarded instead of penalised", _rewards_distance,
+                hint="The bias is added to the scores before the softmax; farther keys must get LOWER "
+                     "scores: -m * (i - j), which is 0 on the diagonal and negative below it."),
+        Mistake("later keys penalised too", _future_penalised,
+                hint="Keys after the query (j > i) get 0 here: a causal mask removes them anyway. Use "
+                     "(i - j).clamp(min=0) or a lower-triangular mask, not abs(i - j)."),
+    ],
+    alternatives=[Alternative("three Python loops", _alibi_loops)],
 )

@@ -1,14 +1,16 @@
 """Lesson 5 (The Combined Input Embedding) exercises.
 
-05.1 ``InputEmbedding(vocab_size, block_size, n_embd, dropout=0.0)``: the GPT-2 input layer as an
-     ``nn.Module`` with parameters ``wte.weight`` ``(vocab_size, n_embd)`` and ``wpe.weight``
+05.1 ``InputEmbedding(vocab_size, block_size, n_embd, dropout=0.0)`` (find the bug): the GPT-2
+     input layer as an ``nn.Module`` with parameters ``wte.weight`` ``(vocab_size, n_embd)`` and ``wpe.weight``
      ``(block_size, n_embd)``; ``forward(idx)`` maps ``(B, T)`` ids to ``(B, T, n_embd)``.
-05.2 ``transformer_input(idx, E, pe)``: the 2017 Transformer's input, ``E[idx] * sqrt(d) + pe[:T]``.
-05.3 ``dropout(x, keep, p, training)``: inverted dropout with a given keep-mask.
+05.2 (predict) the largest entry of ``F.dropout(torch.ones(10_000), p=0.2, training=True)``.
+05.3 ``dropout(x, keep, p, training)`` (transfer): inverted dropout with a given keep-mask.
 
 >>> m = InputEmbedding(vocab_size=5, block_size=8, n_embd=4)
 >>> m(torch.tensor([[1, 2, 3]])).shape                  # (B, T) -> (B, T, n_embd)
 torch.Size([1, 3, 4])
+>>> dropout_max()                                       # the survivors are 1 / (1 - 0.2)
+1.25
 >>> dropout(torch.ones(4), torch.tensor([True, False, True, True]), p=0.2, training=True)
 tensor([1.2500, 0.0000, 1.2500, 1.2500])
 """
@@ -20,7 +22,6 @@ import math
 import torch
 import torch.nn as nn
 
-from llmcourse.embedding import embedding_scale
 from llmcourse.grading import Case, Mistake, close, exercise
 from llmcourse.grading.registry import Alternative
 
@@ -73,6 +74,15 @@ class _Scaled(InputEmbedding):
         return self.drop(self.wte(idx) * math.sqrt(C) + self.wpe(torch.arange(T)))
 
 
+class _LastRows(InputEmbedding):
+    """The given broken module: it adds the *last* T rows of the position table (the cropping idiom
+    ``[-T:]`` used on the wrong tensor), i.e. positions block_size-T .. block_size-1."""
+
+    def forward(self, idx):
+        T = idx.shape[1]
+        return self.drop(self.wte(idx) + self.wpe.weight[-T:])  # (B, T, C) + (T, C)
+
+
 class _WeightSlice(InputEmbedding):
     def forward(self, idx):
         return self.drop(self.wte.weight[idx] + self.wpe.weight[: idx.shape[1]])  # rows of the tables
@@ -89,8 +99,8 @@ def _module_cases(r):
 
 
 exercise(
-    "05.1", "The input embedding module", points=2,
-    reference=InputEmbedding,
+    "05.1", "The input embedding module", points=2, kind="find the bug",
+    reference=InputEmbedding, given=_LastRows,
     visible=[Case(torch.tensor([[0, 1, 2, 3, 1]])).build_with(12, 16, 8)
              .named("one sequence of 5 ids, vocab_size=12, block_size=16, n_embd=8"),
              Case(torch.tensor([[4, 5, 6], [7, 8, 9]])).build_with(12, 16, 8).named("a batch of two")],
@@ -112,86 +122,39 @@ exercise(
                 hint="idx has shape (B, T): the sequence length is idx.shape[1], not idx.shape[0]."),
         Mistake("token vectors scaled by sqrt(n_embd)", _Scaled,
                 hint="GPT-2 adds the two rows as they are; the sqrt(d_model) factor belongs to the 2017 "
-                     "Transformer (exercise 05.2)."),
+                     "Transformer."),
     ],
     alternatives=[Alternative("rows of the weight tables, wpe.weight[:T]", _WeightSlice)],
 )
 
 
-# --- 05.2 the 2017 Transformer's input --------------------------------------------------------------
-def transformer_input(idx: torch.Tensor, E: torch.Tensor, pe: torch.Tensor) -> torch.Tensor:
-    """Reference: ``E[idx] * sqrt(d_model) + pe[:T]`` with ``llmcourse.embedding.embedding_scale``."""
-    T, d = idx.shape[-1], E.shape[1]
-    return E[idx] * embedding_scale(d) + pe[:T]  # (B, T, d) + (T, d) -> (B, T, d)
-
-
-def _unscaled(idx, E, pe):
-    return E[idx] + pe[: idx.shape[-1]]
-
-
-def _both_scaled(idx, E, pe):
-    return (E[idx] + pe[: idx.shape[-1]]) * math.sqrt(E.shape[1])
-
-
-def _divided(idx, E, pe):
-    return E[idx] / math.sqrt(E.shape[1]) + pe[: idx.shape[-1]]
-
-
-def _sqrt_vocab(idx, E, pe):
-    return E[idx] * math.sqrt(E.shape[0]) + pe[: idx.shape[-1]]
-
-
-def _no_sqrt(idx, E, pe):
-    return E[idx] * E.shape[1] + pe[: idx.shape[-1]]
-
-
-def _input_cases(r):
-    from llmcourse.embedding import sinusoidal_encoding
-
-    d, P = 2 * r.integer(2, 16), r.integer(8, 32)
-    V = d + r.integer(1, 20)  # never square: sqrt(V) must differ from sqrt(d)
-    T, B = r.integer(1, P), r.integer(1, 3)
-    return [
-        Case(r.randint(0, V, B, T), r.randn(V, d, scale=d ** -0.5), sinusoidal_encoding(P, d))
-        .named("random ids, an E with entries of size 1/sqrt(d), a sinusoidal table"),
-        Case(r.randint(0, V, 2, P), r.randn(V, d), sinusoidal_encoding(P, d)).named("T equal to the table length"),
-    ]
-
-
-def _seed_case():
-    from llmcourse.embedding import sinusoidal_encoding
-
-    E = torch.tensor([[0.12, -0.50, 0.33, 0.78], [0.78, 0.30, -0.12, 0.45], [0.45, -0.10, 0.67, -0.23],
-                      [0.33, 0.89, 0.11, 0.56]])  # the seed's 4 x 4 table: the, cat, sat, on
-    return Case(torch.tensor([[0, 1, 2]]), E, sinusoidal_encoding(8, 4)).named(
-        "the seed's table E (the, cat, sat, on), ids of 'the cat sat', an 8-position sinusoidal table")
+# --- 05.2 predict: what inverted dropout keeps -----------------------------------------------------
+def dropout_max() -> float:
+    """Reference: the largest entry of ``F.dropout(torch.ones(10_000), p=0.2, training=True)``:
+    every survivor is 1 / (1 - 0.2) = 1.25."""
+    g = torch.Generator().manual_seed(0)
+    keep = torch.rand(10_000, generator=g) >= 0.2  # a fixed mask, so the reference is deterministic
+    return torch.where(keep, torch.ones(10_000) / (1 - 0.2), torch.zeros(10_000)).max().item()
 
 
 exercise(
-    "05.2", "The 2017 Transformer's scaled input", points=1,
-    reference=transformer_input,
-    visible=[_seed_case()],
-    hidden=_input_cases,
-    compare=close(atol=1e-5, rtol=1e-5),
-    hint="Look the rows up (E[idx], shape (B, T, d)), multiply them by math.sqrt(d) where d = E.shape[1], "
-         "then add the first T rows of the position table, pe[:T].",
+    "05.2", "What dropout keeps", points=1, kind="predict",
+    reference=dropout_max,
+    visible=[Case()],
+    hidden=lambda r: [],
+    compare=close(atol=1e-3, rtol=0),
+    hint="About 20% of the ones become 0. What happens to the others, so that the average stays 1?",
     mistakes=[
-        Mistake("no scale", _unscaled,
-                hint="Multiply the token vectors by sqrt(d_model) before adding positions: that is what "
-                     "makes this the 2017 Transformer's input rather than GPT-2's."),
-        Mistake("positions scaled too", _both_scaled,
-                hint="Only the token vectors are multiplied by sqrt(d_model); add the position table "
-                     "afterwards, unscaled."),
-        Mistake("divided instead of multiplied", _divided,
-                hint="Multiply by sqrt(d_model): it makes small embeddings (entries about 1/sqrt(d)) "
-                     "comparable with the sin/cos values, which lie in [-1, 1]."),
-        Mistake("sqrt of the vocabulary size", _sqrt_vocab,
-                hint="d_model is the width of E, E.shape[1], not the number of rows E.shape[0]."),
-        Mistake("d instead of sqrt(d)", _no_sqrt,
-                hint="The factor is the square root of d_model: math.sqrt(E.shape[1])."),
+        Mistake("survivors unchanged", lambda: 1.0,
+                hint="The survivors are not left at 1: PyTorch divides them by 1 - p during training, "
+                     "so that the expected value of every entry stays 1."),
+        Mistake("multiplied by 1 - p", lambda: 0.8,
+                hint="0.8 is what the old (non-inverted) dropout does at evaluation time. PyTorch "
+                     "divides by 1 - p = 0.8 during training instead."),
+        Mistake("divided by p", lambda: 5.0,
+                hint="The survivors are divided by the keep probability 1 - p = 0.8, not by p = 0.2."),
     ],
-    alternatives=[Alternative("F.embedding and d ** 0.5", lambda idx, E, pe: torch.nn.functional.embedding(idx, E)
-                              * E.shape[1] ** 0.5 + pe[: idx.size(1)])],
+    alternatives=[Alternative("1 / (1 - p), written out", lambda: 1 / (1 - 0.2))],
 )
 
 
@@ -239,7 +202,7 @@ _X = torch.tensor([[1.0, 2.0, 3.0, 4.0, 5.0]])
 _KEEP = torch.tensor([[True, False, True, True, False]])
 
 exercise(
-    "05.3", "Inverted dropout", points=1,
+    "05.3", "Inverted dropout with a given mask", points=1, kind="transfer",
     reference=dropout,
     visible=[Case(_X, _KEEP, 0.2, True).named("training, p=0.2"),
              Case(_X, _KEEP, 0.2, False).named("evaluation, p=0.2")],

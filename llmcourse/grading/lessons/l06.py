@@ -1,14 +1,15 @@
 """Lesson 6 (Layer Normalization) exercises.
 
-06.1 ``layer_norm(x, weight, bias, eps=1e-5)``: normalise every vector over its last dimension
+06.1 ``layer_norm(x, weight, bias, eps=1e-5)`` (find the bug): normalise every vector over its last dimension
      (mean, *biased* variance, eps inside the square root), then scale by ``weight`` and shift by
      ``bias``.
-06.2 ``rms_norm(x, weight, eps=1e-6)``: divide by the root mean square, then scale; no centring,
+06.2 ``rms_norm(x, weight, eps=1e-6)`` (transfer): divide by the root mean square, then scale; no centring,
      no bias.
-06.3 ``residual_sublayer(x, sublayer, norm, position)``: one residual connection with its norm,
-     ``x + sublayer(norm(x))`` (pre-LN, GPT-2) or ``norm(x + sublayer(x))`` (post-LN, 2017).
+06.3 (predict) the value of a spike after LayerNorm: ``[0, 0, 0, 10]`` becomes
+     ``[-0.58, -0.58, -0.58, 1.73]``, the spike sqrt(d - 1) whatever its size (as long as
+     its variance is far above eps).
 
-The seed's embedding of "The" (its first three numbers), normalised:
+The article's embedding of "The" (its first three numbers), normalised:
 
 >>> import torch
 >>> x = torch.tensor([0.12, -0.50, 0.33])
@@ -19,15 +20,13 @@ tensor([ 0.3878, -1.3717,  0.9838])
 from __future__ import annotations
 
 import torch
-import torch.nn as nn
 
 from llmcourse import norm as _norm
-from llmcourse.feedforward import MLP
 from llmcourse.grading import Case, Mistake, close, exercise
 from llmcourse.grading.registry import Alternative
 
-#: The seed's embeddings of "The", "cat", "sat" (the first three numbers of each), one row each.
-SEED_X = torch.tensor([[0.12, -0.50, 0.33],
+#: The article's embeddings of "The", "cat", "sat" (the first three numbers of each), one row each.
+ARTICLE_X = torch.tensor([[0.12, -0.50, 0.33],
                        [0.78, 0.30, -0.12],
                        [0.45, -0.10, 0.67]])
 
@@ -84,6 +83,13 @@ def _no_eps(x, weight, bias, eps=1e-5):
     return (x - mean) / torch.sqrt(var) * weight + bias
 
 
+def _batch_axis_unbiased(x, weight, bias, eps=1e-5):
+    """The given broken code: statistics over the first (batch) axis, and torch.var's n - 1."""
+    mean = x.mean(dim=0, keepdim=True)
+    var = x.var(dim=0, keepdim=True)
+    return (x - mean) / torch.sqrt(var + eps) * weight + bias
+
+
 def _first_axis(x, weight, bias, eps=1e-5):
     mean = x.mean(0, keepdim=True)
     var = x.var(0, keepdim=True, unbiased=False)
@@ -101,10 +107,10 @@ def _ln_rsqrt(x, weight, bias, eps=1e-5):
 
 
 exercise(
-    "06.1", "Layer norm, by hand", points=2,
-    reference=layer_norm,
-    visible=[Case(SEED_X, torch.ones(3), torch.zeros(3))
-             .named("the seed's 'The cat sat' (3 dims each), weight 1, bias 0")],
+    "06.1", "Layer norm over the right axis", points=2, kind="find the bug",
+    reference=layer_norm, given=_batch_axis_unbiased,
+    visible=[Case(ARTICLE_X, torch.ones(3), torch.zeros(3))
+             .named("the article's 'The cat sat' (3 dims each), weight 1, bias 0")],
     hidden=_ln_cases,
     compare=close(atol=1e-5, rtol=1e-4),
     hint="mean and variance over the last dimension (dim=-1, keepdim=True), the variance divided "
@@ -180,10 +186,10 @@ def _rms_whole(x, weight, eps=1e-6):
 
 
 exercise(
-    "06.2", "RMSNorm", points=1,
+    "06.2", "RMSNorm from LayerNorm's pieces", points=1, kind="transfer",
     reference=rms_norm,
     visible=[Case(torch.tensor([3.0, 4.0]), torch.ones(2)).named("[3, 4]: rms = sqrt((9 + 16) / 2)"),
-             Case(SEED_X, torch.ones(3)).named("the seed's 'The cat sat', weight 1")],
+             Case(ARTICLE_X, torch.ones(3)).named("the article's 'The cat sat', weight 1")],
     hidden=_rms_cases,
     compare=close(atol=1e-5, rtol=1e-4),
     hint="rms = sqrt(mean(x**2 over the last dimension) + eps); return x / rms * weight.",
@@ -212,88 +218,29 @@ exercise(
 )
 
 
-# --- 06.3 pre-LN and post-LN ------------------------------------------------------------------------
-def residual_sublayer(x: torch.Tensor, sublayer: nn.Module, norm: nn.Module, position: str = "pre") -> torch.Tensor:
-    """Reference: pre-LN ``x + sublayer(norm(x))`` (GPT-2, ``TransformerBlock``'s default) or
-    post-LN ``norm(x + sublayer(x))`` (the 2017 paper, the seed's "Add & LayerNorm")."""
-    if position == "pre":
-        return x + sublayer(norm(x))
-    if position == "post":
-        return norm(x + sublayer(x))
-    raise ValueError(f"position must be 'pre' or 'post', got {position!r}.")
-
-
-def _randomized(module: nn.Module, g: torch.Generator, scale: float) -> nn.Module:
-    """Overwrite every parameter with fresh random numbers from ``g`` (leaves torch's global
-    random state alone); norm gains stay near 1."""
-    with torch.no_grad():
-        for name, p in module.named_parameters():
-            noise = torch.randn(p.shape, generator=g) * scale
-            p.copy_(1.0 + noise if name.endswith("weight") and p.dim() == 1 else noise)
-    return module
-
-
-def _sublayer_case(g, x, position):
-    C = x.shape[-1]
-    sub = _randomized(MLP(C), g, 0.4)
-    ln = _randomized(_norm.LayerNorm(C), g, 0.3)
-    return Case(x, sub, ln, position)
-
-
-def _sublayer_visible(r):
-    g = torch.Generator().manual_seed(6)
-    x = SEED_X.unsqueeze(0)  # (1, 3, 3): one sequence of three tokens
-    return [_sublayer_case(g, x, "pre").named("the seed's 'The cat sat', pre-LN"),
-            _sublayer_case(g, x, "post").named("the seed's 'The cat sat', post-LN")]
-
-
-def _sublayer_hidden(r):
-    g = torch.Generator().manual_seed(r.seed_torch())
-    B, T, C = r.integer(1, 3), r.integer(2, 6), r.integer(4, 10)
-    return [_sublayer_case(g, r.randn(B, T, C, scale=2.0) + 1.0, "pre").named("random batch, pre-LN"),
-            _sublayer_case(g, r.randn(B, T, C, scale=2.0) - 1.0, "post").named("random batch, post-LN")]
-
-
-def _swapped(x, sublayer, norm, position="pre"):
-    return residual_sublayer(x, sublayer, norm, "post" if position == "pre" else "pre")
-
-
-def _no_residual(x, sublayer, norm, position="pre"):
-    return sublayer(norm(x)) if position == "pre" else norm(sublayer(x))
-
-
-def _adds_normalised(x, sublayer, norm, position="pre"):
-    if position == "pre":
-        h = norm(x)
-        return h + sublayer(h)
-    return residual_sublayer(x, sublayer, norm, position)
-
-
-def _norms_branch_only(x, sublayer, norm, position="pre"):
-    if position == "post":
-        return x + norm(sublayer(x))
-    return residual_sublayer(x, sublayer, norm, position)
+# --- 06.3 predict: one spike in a row of zeros --------------------------------------------------------
+def spike_after_norm() -> float:
+    """Reference: ``LayerNorm(4)`` (gain 1, shift 0) applied to ``[0, 0, 0, 10]``; the value where
+    the 10 was. Mean 2.5, variance 18.75, so (10 - 2.5) / sqrt(18.75) = sqrt(3), whatever the spike (eps aside)."""
+    return _norm.layer_norm(torch.tensor([0.0, 0.0, 0.0, 10.0]))[-1].item()
 
 
 exercise(
-    "06.3", "Pre-LN and post-LN residual connections", points=2,
-    reference=residual_sublayer,
-    visible=_sublayer_visible,
-    hidden=_sublayer_hidden,
-    compare=close(atol=1e-5, rtol=1e-4),
-    hint="pre: x + sublayer(norm(x)); post: norm(x + sublayer(x)).",
+    "06.3", "One spike in a row of zeros", points=1, kind="predict",
+    reference=spike_after_norm,
+    visible=[Case()],
+    hidden=lambda r: [],
+    compare=close(atol=1e-2, rtol=0),
+    hint="Work it out: the mean of [0, 0, 0, 10] is 2.5; the variance is the mean of the squared "
+         "deviations (divided by 4); the spike becomes (10 - mean) / sqrt(variance).",
     mistakes=[
-        Mistake("pre and post swapped", _swapped,
-                hint="Pre-LN normalises the sublayer's INPUT and leaves the main path alone: "
-                     "x + sublayer(norm(x)). Post-LN normalises the SUM: norm(x + sublayer(x))."),
-        Mistake("residual missing", _no_residual,
-                hint="Add the input back: the residual connection is the 'x +' in "
-                     "x + sublayer(norm(x)) and norm(x + sublayer(x))."),
-        Mistake("pre-LN adds the normalised input", _adds_normalised,
-                hint="In pre-LN only the branch sees norm(x); the residual adds the ORIGINAL x: "
-                     "x + sublayer(norm(x)), not norm(x) + sublayer(norm(x))."),
-        Mistake("post-LN normalises only the branch", _norms_branch_only,
-                hint="Post-LN normalises the whole sum after adding: norm(x + sublayer(x)), not "
-                     "x + norm(sublayer(x))."),
+        Mistake("the spike stays", lambda: 10.0,
+                hint="LayerNorm rescales every row to variance 1: a 10 cannot survive."),
+        Mistake("the spike becomes 1", lambda: 1.0,
+                hint="The row's variance 1 is shared by all four entries: the three zeros move too "
+                     "(to -0.58 each), so the spike ends above 1."),
+        Mistake("the unbiased variance", lambda: 7.5 / 25 ** 0.5,
+                hint="LayerNorm divides the squared deviations by d = 4, not d - 1 = 3."),
     ],
+    alternatives=[Alternative("sqrt(d - 1) for d = 4", lambda: 3 ** 0.5)],
 )
