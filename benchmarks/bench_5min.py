@@ -26,8 +26,8 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from llmcourse.pretrained import validation_loss  # noqa: E402
-from llmcourse.train import Trainer  # noqa: E402
-from llmcourse.train_config import get_preset  # noqa: E402
+from llmcourse.training import Trainer  # noqa: E402
+from llmcourse.training import get_preset  # noqa: E402
 
 
 def parse_set(items: list[str]) -> dict:
@@ -63,7 +63,7 @@ def main(argv=None) -> int:
     result = trainer.train()
     wall = time.perf_counter() - t0
     val = validation_loss(result.model, result.tokenizer)
-    tokens = result.step * cfg.batch_size * cfg.block_size
+    tokens = result.step * cfg.batch_size * cfg.model.block_size
     print("\nloss curve (trainer's estimate at each evaluation):")
     print(f"{'step':>6} {'seconds':>8} {'train':>7} {'val':>7}")
     for r in result.history:

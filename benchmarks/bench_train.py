@@ -27,12 +27,12 @@ prints the validation curves side by side, with another seed's fp32 curve as the
 
 ``--preset shakespeare-char`` times the 5-minute preset's step instead (3 blocks, rotary
 positions, 128-character windows, batches of 16). nanoGPT has no rotary positions, so the baseline
-is then always the readable model. That preset trains with Muon (``llmcourse.optim``): the
+is then always the readable model. That preset trains with Muon (``llmcourse.training.optim``): the
 same-maths rows step with AdamW, as nanoGPT does, and one more row times the step with Muon.
 With ``--all`` (or ``--rope-only``, which skips the other ``--all`` rows) a row keeps lesson 4's
 readable RoPE inside the fast kernels, to show what the complex-number RoPE alone is worth.
 
-``--allocator`` measures :func:`llmcourse.train_fast.keep_freed_memory` (which the trainer
+``--allocator`` measures :func:`llmcourse.training.speed.keep_freed_memory` (which the trainer
 applies to its process): the preset's step in fresh processes with and without it, alternating,
 with the page faults and the kernel CPU time per step; with ``--nanogpt-dir``, nanoGPT's step in
 its own fresh processes too (the default allocator, as nanoGPT runs), for the trainer-against-
@@ -46,7 +46,7 @@ CUDA graphs (``mode="reduce-overhead"``): nanoGPT's model (with ``--nanogpt-dir`
 readable model run the way nanoGPT runs, against the trainer's step (fast kernels). Whole training
 loops of ``--steps`` steps: nanoGPT's loop (batches cut on the CPU each step and copied over, the
 loss read at each log step; its own model with ``--nanogpt-dir``, else the readable one), against
-:class:`~llmcourse.train.Trainer` with its GPU defaults (the corpus on the GPU, no reads in the
+:class:`~llmcourse.training.Trainer` with its GPU defaults (the corpus on the GPU, no reads in the
 step), compiled in each mode; both take the same learning rates, and the last logged losses are
 printed side by side. ``--memorise``: the readable model eager and compiled, and the trainer's
 fast kernels compiled, each memorising one fixed batch for 165 steps (a compiled model that
@@ -80,9 +80,9 @@ from llmcourse.env import deterministic_on_cpu  # noqa: E402
 from llmcourse.model import GPT, GPTConfig  # noqa: E402
 from llmcourse.scaling import flops_per_token  # noqa: E402
 from llmcourse.tokenizer import CharTokenizer  # noqa: E402
-from llmcourse.train import make_optimizer  # noqa: E402
-from llmcourse.train_config import get_preset  # noqa: E402
-from llmcourse.train_fast import autocast, fast_kernels, resolve_precision  # noqa: E402
+from llmcourse.training import make_optimizer  # noqa: E402
+from llmcourse.training import get_preset  # noqa: E402
+from llmcourse.training.speed import autocast, resolve_precision  # noqa: E402
 
 CFG = get_preset("nanogpt-cpu")
 PRESET_MUON = False
@@ -115,18 +115,18 @@ def copy_from_nanogpt(ours: GPT, theirs) -> None:
     ours.load_state_dict(sd)
 
 
-@contextlib.contextmanager
-def readable_rope(model):
-    """Within the block, RoPE runs lesson 4's readable rotation even inside ``fast_kernels``."""
+def set_fused(model, kinds=("norms", "gelu", "rope"), on=True):
+    """Turn the fused form of the listed kinds of module (``"norms"``, ``"gelu"``, ``"rope"``) on
+    or off: each module's own ``fused`` flag, which its ``forward`` reads. Returns ``model``."""
     from llmcourse.embedding import RotaryEmbedding
+    from llmcourse.feedforward import GELU
+    from llmcourse.norm import LayerNorm, RMSNorm
 
-    swapped = [(m, m.__dict__.pop("forward")) for m in model.modules()
-               if isinstance(m, RotaryEmbedding) and "forward" in m.__dict__]
-    try:
-        yield
-    finally:
-        for m, fwd in swapped:
-            m.forward = fwd
+    types = {"norms": (LayerNorm, RMSNorm), "gelu": (GELU,), "rope": (RotaryEmbedding,)}
+    for m in model.modules():
+        if any(isinstance(m, types[k]) for k in kinds):
+            m.fused = on
+    return model
 
 
 @contextlib.contextmanager
@@ -139,7 +139,7 @@ def without(model, parts):
     patched = []
     for m in model.modules():
         if ("gelu" in parts and isinstance(m, GELU)) or ("norms" in parts and isinstance(m, LayerNorm)):
-            patched.append((m, m.__dict__.get("forward")))  # keep fast_kernels' swap, if any
+            patched.append(m)
             m.forward = lambda x: x
     real_sdpa = torch.nn.functional.scaled_dot_product_attention
     if "attention" in parts:
@@ -148,11 +148,8 @@ def without(model, parts):
         yield
     finally:
         torch.nn.functional.scaled_dot_product_attention = real_sdpa
-        for m, previous in patched:
-            if previous is None:
-                del m.forward
-            else:
-                m.forward = previous
+        for m in patched:
+            del m.forward  # back to the class's forward
 
 
 def train_step(model, opt, loss_fn, x, y, grad_clip):
@@ -167,8 +164,8 @@ def train_step(model, opt, loss_fn, x, y, grad_clip):
 
 def nanogpt_model(ng, cfg, vocab):
     """nanoGPT's model and its own optimizer for ``cfg``'s sizes (dropout 0, biases)."""
-    model = ng.GPT(ng.GPTConfig(block_size=cfg.block_size, vocab_size=vocab, n_layer=cfg.n_layer,
-                                n_head=cfg.n_head, n_embd=cfg.n_embd, dropout=0.0, bias=True))
+    model = ng.GPT(ng.GPTConfig(block_size=cfg.model.block_size, vocab_size=vocab, n_layer=cfg.model.n_layer,
+                                n_head=cfg.model.n_head, n_embd=cfg.model.n_embd, dropout=0.0, bias=True))
     return model, model.configure_optimizers(cfg.weight_decay, cfg.learning_rate, (cfg.beta1, cfg.beta2), "cpu")
 
 
@@ -203,7 +200,7 @@ def build(args, vocab):
         variants.append(Variant("nanoGPT (upstream model.py)", ref, opt, lambda x, y: ref(x, y)[1]))
         init = lambda m: copy_from_nanogpt(m, ref)  # noqa: E731
     else:
-        base = GPT(cfg.model_config(vocab))
+        base = GPT(cfg.replace(fast_kernels=False).model_config(vocab))  # readable, as nanoGPT's is plain
         state = {k: v.clone() for k, v in base.state_dict().items()}
         init = lambda m: m.load_state_dict(state)  # noqa: E731
         opt = torch.optim.AdamW(make_optimizer(base, cfg).param_groups, lr=cfg.learning_rate,
@@ -215,7 +212,9 @@ def build(args, vocab):
     bf16 = auto == torch.bfloat16
 
     def ours(name, fast=True, fused=True, compile_=False, dtype=auto, free=(), fast_rope=True, muon=False):
-        m = GPT(cfg.model_config(vocab))
+        m = GPT(cfg.replace(fast_kernels=fast).model_config(vocab))  # the fused kernels, as the trainer builds it
+        if not fast_rope:
+            set_fused(m, ("rope",), on=False)
         init(m)
         o = make_optimizer(m, cfg.replace(optimizer="muon") if muon else cfg, dtype)
         if not fused:
@@ -228,11 +227,10 @@ def build(args, vocab):
 
         @contextlib.contextmanager
         def context():
-            # as the trainer runs: deterministic CPU kernels (about 2% of a step) and the fast kernels,
-            # with norms/GELU made free after the fast swap for the floor rows
-            with deterministic_on_cpu("cpu"), fast_kernels(m, fast), without(m, free):
-                with contextlib.nullcontext() if fast_rope else readable_rope(m):
-                    yield
+            # as the trainer runs: deterministic CPU kernels (about 2% of a step); norms/GELU made
+            # free for the floor rows
+            with deterministic_on_cpu("cpu"), without(m, free):
+                yield
 
         return Variant(name, m, o, fwd, context=context, same_maths=not free and not muon and dtype == torch.float32,
                        compared=not free and not muon, muon=muon)
@@ -243,7 +241,7 @@ def build(args, vocab):
         variants.append(ours("  the same in fp32 (the same maths)", dtype=fp32))
     if PRESET_MUON:  # the preset trains with Muon: its cost per step, next to the AdamW rows
         variants.append(ours("  + Muon for the blocks' matrices (the preset's)", muon=True))
-    rope = cfg.pos_embedding == "rope"
+    rope = cfg.model.pos_embedding == "rope"
     if args.all:
         variants += [ours(f"  readable norms/GELU{'/RoPE' if rope else ''}, fused AdamW, fp32", fast=False, dtype=fp32),
                      ours("  fast kernels, for-loop AdamW, fp32", fused=False, dtype=fp32)]
@@ -267,7 +265,7 @@ def allocator_child(preset: str, mode: str, steps: int, nanogpt_dir: str | None)
     allocator), ``default`` (ours, default allocator) or ``keep`` (ours after keep_freed_memory)."""
     import resource
 
-    from llmcourse.train_fast import keep_freed_memory
+    from llmcourse.training.speed import keep_freed_memory
 
     if mode == "keep" and not keep_freed_memory():
         print("unavailable")
@@ -278,10 +276,10 @@ def allocator_child(preset: str, mode: str, steps: int, nanogpt_dir: str | None)
         m, o = nanogpt_model(load_nanogpt(nanogpt_dir), cfg, 65)
         context = contextlib.nullcontext()
     else:
-        m = GPT(cfg.model_config(65))
+        m = GPT(cfg.model_config(65))  # the fused kernels on, as the trainer runs
         o = make_optimizer(m, cfg)
-        context = fast_kernels(m)
-    x = torch.randint(0, 65, (cfg.batch_size, cfg.block_size))  # (B, T)
+        context = contextlib.nullcontext()
+    x = torch.randint(0, 65, (cfg.batch_size, cfg.model.block_size))  # (B, T)
     times, faults, system = [], 0, 0.0
     with context:
         for i in range(steps + 3):
@@ -325,7 +323,7 @@ def compare_curves(preset: str, seeds: list[int], max_iters: int | None) -> None
     autocast, for each seed; validation loss at every evaluation side by side, and wall time.
     bf16 rounds every product's inputs, so its curve is not identical to fp32's: the yardstick is
     how far another seed moves the fp32 curve."""
-    from llmcourse.train import Trainer
+    from llmcourse.training import Trainer
 
     overrides = {"fast_kernels": True} | ({"max_iters": max_iters} if max_iters is not None else {})
     runs = {}
@@ -371,7 +369,7 @@ def _time_steps(step, batches, device, warmup):
 
 
 def _gpu_step(model, opt, grad_clip, device, dtype, graphs=False):
-    from llmcourse.train_fast import mark_step_begin
+    from llmcourse.training.speed import mark_step_begin
 
     def step(x, y):
         if graphs:
@@ -388,19 +386,19 @@ def _gpu_step(model, opt, grad_clip, device, dtype, graphs=False):
 
 def _models(args, cfg, vocab, device):
     """(name, model, fused AdamW, is_ours) with identical weights: the baseline and ours."""
-    from llmcourse.train import make_optimizer as ours_opt
+    from llmcourse.training import make_optimizer as ours_opt
 
     torch.manual_seed(0)
     if args.nanogpt_dir:
         ng = load_nanogpt(args.nanogpt_dir)
-        base = ng.GPT(ng.GPTConfig(block_size=cfg.block_size, vocab_size=vocab, n_layer=cfg.n_layer,
-                                   n_head=cfg.n_head, n_embd=cfg.n_embd, dropout=cfg.dropout, bias=True)).to(device)
+        base = ng.GPT(ng.GPTConfig(block_size=cfg.model.block_size, vocab_size=vocab, n_layer=cfg.model.n_layer,
+                                   n_head=cfg.model.n_head, n_embd=cfg.model.n_embd, dropout=cfg.model.dropout, bias=True)).to(device)
         base_opt = base.configure_optimizers(cfg.weight_decay, cfg.learning_rate, (cfg.beta1, cfg.beta2), device.type)
         name = "nanoGPT (upstream model.py)"
         ours = GPT(cfg.model_config(vocab)).to(device)
         copy_from_nanogpt(ours, base)
     else:
-        base = GPT(cfg.model_config(vocab)).to(device)
+        base = GPT(cfg.replace(fast_kernels=False).model_config(vocab)).to(device)
         base_opt = ours_opt(base, cfg)
         name = "nanoGPT-equivalent (llmcourse readable model)"
         ours = GPT(cfg.model_config(vocab)).to(device)
@@ -411,14 +409,14 @@ def _models(args, cfg, vocab, device):
 def _nanogpt_loop(model, opt, cfg, data, steps, device, dtype, log_interval=10):
     """nanoGPT's train.py loop: each step cuts a batch on the CPU and copies it over (pinned,
     non-blocking), sets the learning rate, and reads the loss every ``log_interval`` steps."""
-    from llmcourse.train_config import learning_rate_at, progress
+    from llmcourse.training import learning_rate_at, progress
 
     g = torch.Generator().manual_seed(cfg.seed)
 
     def get_batch():
-        ix = torch.randint(len(data) - cfg.block_size, (cfg.batch_size,), generator=g)
-        x = torch.stack([data[i:i + cfg.block_size] for i in ix.tolist()])
-        y = torch.stack([data[i + 1:i + 1 + cfg.block_size] for i in ix.tolist()])
+        ix = torch.randint(len(data) - cfg.model.block_size, (cfg.batch_size,), generator=g)
+        x = torch.stack([data[i:i + cfg.model.block_size] for i in ix.tolist()])
+        y = torch.stack([data[i + 1:i + 1 + cfg.model.block_size] for i in ix.tolist()])
         if device.type == "cuda":
             return x.pin_memory().to(device, non_blocking=True), y.pin_memory().to(device, non_blocking=True)
         return x, y
@@ -446,18 +444,18 @@ def cuda_benchmark(args) -> int:
     if device.type == "cuda" and not torch.cuda.is_available():
         print("no CUDA GPU here: bench_train.py --cuda needs one (nothing measured).")
         return 3
-    from llmcourse.train import Trainer
+    from llmcourse.training import Trainer
 
     cfg = get_preset("nanogpt-gpu", device=str(device))
     dtype = resolve_precision(cfg.precision, device)
     text = load_corpus()
     tok = CharTokenizer.from_text(text)
     vocab = tok.vocab_size
-    tokens = cfg.batch_size * cfg.block_size
-    flops = flops_per_token(cfg.model_config(vocab), seq_len=cfg.block_size) * tokens
+    tokens = cfg.batch_size * cfg.model.block_size
+    flops = flops_per_token(cfg.model_config(vocab), seq_len=cfg.model.block_size) * tokens
     where = torch.cuda.get_device_name(device) if device.type == "cuda" else "CPU"
-    print(f"nanoGPT's GPU recipe ({cfg.n_layer} layers, {cfg.n_head} heads, {cfg.n_embd} wide, block "
-          f"{cfg.block_size}, batch {cfg.batch_size}, dropout {cfg.dropout}) on {where}, {dtype} autocast, "
+    print(f"nanoGPT's GPU recipe ({cfg.model.n_layer} layers, {cfg.model.n_head} heads, {cfg.model.n_embd} wide, block "
+          f"{cfg.model.block_size}, batch {cfg.batch_size}, dropout {cfg.model.dropout}) on {where}, {dtype} autocast, "
           f"torch {torch.__version__}; {flops / 1e12:.2f} TFLOP a step")
     modes = [("eager", None)] if args.no_compile else [("eager", None), ("compiled", "default"),
                                                       ("CUDA graphs", "reduce-overhead")]
@@ -465,7 +463,7 @@ def cuda_benchmark(args) -> int:
     # 1. the bare step
     g = torch.Generator().manual_seed(0)
     n = args.rounds * args.iters
-    batches = [tuple(torch.randint(0, vocab, (cfg.batch_size, cfg.block_size), generator=g).to(device)
+    batches = [tuple(torch.randint(0, vocab, (cfg.batch_size, cfg.model.block_size), generator=g).to(device)
                      for _ in range(2)) for _ in range(n)]
     print(f"\nthe bare step: a random batch already on the device, fused AdamW; ms a step after "
           f"{args.warmup} warm-up steps ({n} steps)")
@@ -475,7 +473,7 @@ def cuda_benchmark(args) -> int:
         cells = []
         for label, mode in modes:
             run = model if mode is None else torch.compile(model, **({} if mode == "default" else {"mode": mode}))
-            with fast_kernels(model, ours):
+            with contextlib.nullcontext():  # ours is built with its fused kernels, the baseline without
                 ms, _ = _time_steps(_gpu_step(run, opt, cfg.grad_clip, device, dtype, mode == "reduce-overhead"),
                                     batches, device, args.warmup)
             cells.append(ms)
@@ -515,28 +513,6 @@ def cuda_benchmark(args) -> int:
     return 0
 
 
-@contextlib.contextmanager
-def fused_only(model, kinds):
-    """Within the block, only the listed kinds of module (``"norms"``, ``"gelu"``) run their fused
-    form (as ``fast_kernels`` swaps them); the rest stay readable. For narrowing a difference down."""
-    from llmcourse import train_fast
-    from llmcourse.feedforward import GELU
-    from llmcourse.norm import LayerNorm
-
-    swapped = []
-    for m in model.modules():
-        fwd = (train_fast._layer_norm_forward if "norms" in kinds and isinstance(m, LayerNorm) else
-               train_fast._gelu_forward if "gelu" in kinds and isinstance(m, GELU) else None)
-        if fwd is not None:
-            m.forward = fwd.__get__(m)
-            swapped.append(m)
-    try:
-        yield
-    finally:
-        for m in swapped:
-            del m.forward
-
-
 def memorise_rows(cfg, vocab, device, dtype, no_compile=False, steps=165):
     """Each model memorising one fixed batch from the same weights: the readable model eager and
     compiled, and rows that change one thing at a time (fused norms only, fused GELU only, every
@@ -545,7 +521,7 @@ def memorise_rows(cfg, vocab, device, dtype, no_compile=False, steps=165):
     torch.manual_seed(0)
     init = GPT(cfg.model_config(vocab)).to(device).state_dict()
     g = torch.Generator().manual_seed(1)
-    x, y = (torch.randint(0, vocab, (cfg.batch_size, cfg.block_size), generator=g).to(device) for _ in range(2))
+    x, y = (torch.randint(0, vocab, (cfg.batch_size, cfg.model.block_size), generator=g).to(device) for _ in range(2))
     # (name, compile mode, fused kinds, config changes)
     rows = [("readable, eager", None, (), {}), ("fast kernels, eager", None, ("norms", "gelu", "rope"), {})]
     if not no_compile:
@@ -558,13 +534,13 @@ def memorise_rows(cfg, vocab, device, dtype, no_compile=False, steps=165):
                  ("readable attention too, compiled", "default", (), {"fast_attention": False})]
     print(f"\nmemorising one fixed batch for {steps} steps, {dtype} autocast (loss at the first and last step)")
     for name, mode, kinds, change in rows:
-        model = GPT(GPTConfig(**{**cfg.model_config(vocab).to_dict(), **change})).to(device)
+        model = GPT(GPTConfig(**{**cfg.model_config(vocab).to_dict(), "fused_kernels": False, **change})).to(device)
+        set_fused(model, kinds)
         model.load_state_dict(init)
         opt = make_optimizer(model, cfg)
         torch.manual_seed(2)  # the same dropout draws in every row (as far as the kernels draw alike)
         run = model if mode is None else torch.compile(model, **({} if mode == "default" else {"mode": mode}))
-        context = fast_kernels(model) if "rope" in kinds else fused_only(model, kinds)
-        with context:
+        with contextlib.nullcontext():
             _, losses = _time_steps(_gpu_step(run, opt, cfg.grad_clip, device, dtype, mode == "reduce-overhead"),
                                     [(x, y)] * steps, device, 0)
         print(f"{name:<34} {losses[0]:8.4f} -> {losses[-1]:8.4f}")
@@ -627,7 +603,7 @@ def main(argv=None) -> int:
     text = load_corpus()
     tok = CharTokenizer.from_text(text)
     train_ids, _ = train_val_split(encode_corpus(text, tok))
-    sampler = BatchSampler(train_ids, CFG.batch_size, CFG.block_size, seed=0)
+    sampler = BatchSampler(train_ids, CFG.batch_size, CFG.model.block_size, seed=0)
     n_steps = args.rounds * args.iters
     batches = [tuple(t.contiguous() for t in sampler.next_batch()) for _ in range(n_steps)]
     variants = build(args, tok.vocab_size)
@@ -641,8 +617,8 @@ def main(argv=None) -> int:
                 t_compile[v.name] = time.perf_counter() - t0
         peaks.append(matmul_peak())
     peak = max(peaks)
-    tokens = CFG.batch_size * CFG.block_size
-    flops = flops_per_token(CFG.model_config(tok.vocab_size), seq_len=CFG.block_size) * tokens
+    tokens = CFG.batch_size * CFG.model.block_size
+    flops = flops_per_token(CFG.model_config(tok.vocab_size), seq_len=CFG.model.block_size) * tokens
     print(f"\npreset {args.preset}; torch {torch.__version__}, {torch.get_num_threads()} threads, "
           f"{args.rounds} rounds x {args.iters} steps, interleaved; fp32 matmul peak "
           f"{peak / 1e9:.0f} GFLOP/s; {flops / 1e9:.2f} GFLOP per step ({tokens} tokens)")

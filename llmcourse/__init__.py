@@ -16,7 +16,8 @@ module                    lessons  holds
 ``model``                 16-17    ``GPT``
 ``sampling``              18       temperature, top-k, top-p, ``generate``
 ``scaling``               19       parameter / FLOP / memory formulas, presets
-``data``, ``train``       20       corpus, batches, the training loop and CLI
+``data``                  20       the corpus, windows and batches
+``training/``             20       ``Trainer``, ``TrainConfig``, presets, precision, the CLI
 ``pretrained``            1-20     the shipped ``shakespeare-char`` model
 ``viz/``, ``widgets/``    all      figures, loss plots, colours; interactive explorers
 ``grading``               all      exercise checks
@@ -54,7 +55,7 @@ _EXPORTS = {
     "setup": "env",
 }
 _SUBMODULES = {"config", "tokenizers", "tokenizer", "embedding", "norm", "attention", "feedforward", "block", "model",
-               "sampling", "scaling", "data", "train", "pretrained", "viz", "widgets", "grading",
+               "sampling", "scaling", "data", "train", "training", "pretrained", "viz", "widgets", "grading",
                "env", "hf"}
 
 __all__ = sorted(_EXPORTS) + sorted(_SUBMODULES)

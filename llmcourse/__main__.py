@@ -10,8 +10,8 @@ import importlib
 import sys
 
 COMMANDS = {
-    "train": ("llmcourse.train", "cli_train", "train a GPT on the bundled corpus"),
-    "generate": ("llmcourse.train", "cli_generate", "generate text from a checkpoint"),
+    "train": ("llmcourse.training.cli", "cli_train", "train a GPT on the bundled corpus"),
+    "generate": ("llmcourse.training.cli", "cli_generate", "generate text from a checkpoint"),
     "grade": ("llmcourse.grading.cli", "cli_grade", "execute exercise notebooks and print scores"),
     "progress": ("llmcourse.grading.cli", "cli_progress", "show the exercises you have passed"),
 }
@@ -40,7 +40,7 @@ def main(argv: list[str] | None = None) -> int:
 if __name__ == "__main__":
     code = main()
     if "torch.distributed" in sys.modules:  # a command that may have joined a process group
-        from .distributed import end_torchrun_process
+        from .training.distributed import end_torchrun_process
 
         end_torchrun_process(code)  # returns only when not started by torchrun
     sys.exit(code)

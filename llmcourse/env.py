@@ -39,9 +39,9 @@ def deterministic_on_cpu(device: torch.device | str = "cpu"):
     """Lesson 20: within the block, PyTorch picks deterministic kernels on a CPU, so a training run
     with several threads repeats exactly from its seed. Without this, the accumulating index
     write behind the token embedding's gradient adds in a different order from run to run on two
-    threads; the differences (about 1e-9) grow through training (5e-7 in the loss by step 130 of
-    nanoGPT's recipe in fp32, 2e-4 by step 10 under bf16 autocast, which rounds them up). Costs
-    about 2% of a step there. Other devices are left alone (CUDA would need more settings). The
+    threads; the differences start in the last bits and grow through training (faster under bf16
+    autocast, which rounds them up). The cost is a small fraction of a step
+    (``benchmarks/RESULTS.md``). Other devices are left alone (CUDA would need more settings). The
     previous setting comes back on exit.
 
     >>> with deterministic_on_cpu():

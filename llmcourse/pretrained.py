@@ -20,7 +20,7 @@ from pathlib import Path
 import torch
 
 from . import hf
-from .checkpoint import checkpoint_file, load_checkpoint, save_checkpoint
+from .training.checkpoint import checkpoint_file, load_checkpoint, save_checkpoint
 from .hf import GPT2Unavailable  # noqa: F401  (raised by load_gpt2)
 from .model import GPT, GPTConfig
 from .tokenizers import CharTokenizer

@@ -109,7 +109,7 @@ def test_bench_train_cuda_mode_runs_its_code_on_the_cpu(capsys, monkeypatch):
     small = lambda name, **kw: real(name, **{**kw, "n_layer": 1, "n_head": 2, "n_embd": 32,  # noqa: E731
                                              "block_size": 16, "batch_size": 4, "eval_iters": 1})
     monkeypatch.setattr(bench, "get_preset", small)
-    import llmcourse.train_config as tc
+    import llmcourse.training.presets as tc
 
     monkeypatch.setitem(tc.PRESETS, "nanogpt-gpu", small("nanogpt-gpu"))  # what the Trainer rows load
     assert bench.main(["--cuda", "--device", "cpu", "--no-compile", "--rounds", "1", "--iters", "4",

@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from llmcourse.pretrained import load_file
-from llmcourse.train_cli import cli_generate, cli_train
+from llmcourse.training.cli import cli_generate, cli_train
 from torch_threads import torch_threads
 
 ONE_THREAD = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONUNBUFFERED": "1"}

@@ -13,9 +13,9 @@ import pytest
 import torch
 
 from llmcourse.model import GPT, GPTConfig
-from llmcourse.optim import NS_COEFFICIENTS, Muon, OptimizerSet, newton_schulz
-from llmcourse.train import make_optimizer
-from llmcourse.train_config import TrainConfig, get_preset
+from llmcourse.training.optim import NS_COEFFICIENTS, Muon, OptimizerSet, newton_schulz
+from llmcourse.training import make_optimizer
+from llmcourse.training import TrainConfig, get_preset
 from trainers import tiny_trainer
 
 pytestmark = pytest.mark.usefixtures("one_thread")  # tests/conftest.py

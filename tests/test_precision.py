@@ -8,9 +8,9 @@ import torch
 import torch.nn.functional as F
 
 from llmcourse.attention import MultiHeadAttention, fused_attention
-from llmcourse.train_cli import cli_train
-from llmcourse.train_config import PRESETS, TrainConfig
-from llmcourse.train_fast import autocast, grad_scaler, native_bf16, resolve_precision
+from llmcourse.training.cli import cli_train
+from llmcourse.training import PRESETS, TrainConfig
+from llmcourse.training.speed import autocast, grad_scaler, native_bf16, resolve_precision
 from torch_threads import torch_threads
 from trainers import tiny_trainer as tiny
 

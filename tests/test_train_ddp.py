@@ -17,7 +17,7 @@ import pytest
 import torch
 import torch.distributed as dist
 
-from llmcourse.train import Trainer
+from llmcourse.training import Trainer
 from torch_threads import torch_threads
 
 pytestmark = pytest.mark.skipif(not dist.is_available() or not dist.is_gloo_available(),
@@ -71,8 +71,8 @@ def torchrun_env(monkeypatch, processes: int, gpus: int, rank: int = 0):
 
 @pytest.mark.parametrize("rank", [0, 1])
 def test_more_processes_than_gpus_is_refused_before_any_work(monkeypatch, capsys, rank, tmp_path):
-    from llmcourse.distributed import setup_distributed
-    from llmcourse.train_cli import cli_train
+    from llmcourse.training.distributed import setup_distributed
+    from llmcourse.training.cli import cli_train
 
     torchrun_env(monkeypatch, processes=2, gpus=1, rank=rank)
     with pytest.raises(ValueError, match=r"2 processes on this machine but it has 1 GPU\(s\).*"
@@ -87,7 +87,7 @@ def test_more_processes_than_gpus_is_refused_before_any_work(monkeypatch, capsys
 
 
 def test_as_many_processes_as_gpus_pass_the_check(monkeypatch):
-    from llmcourse.distributed import check_gpus_for
+    from llmcourse.training.distributed import check_gpus_for
 
     torchrun_env(monkeypatch, processes=2, gpus=2)
     check_gpus_for(2)

@@ -12,8 +12,8 @@ import time
 import pytest
 import torch
 
-from llmcourse.checkpoint import load_checkpoint, save_checkpoint
-from llmcourse.train import Trainer
+from llmcourse.training.checkpoint import load_checkpoint, save_checkpoint
+from llmcourse.training import Trainer
 from torch_threads import torch_threads
 
 pytestmark = pytest.mark.skipif(not hasattr(signal, "SIGKILL"), reason="needs POSIX signals")
@@ -94,7 +94,7 @@ def test_rng_state_round_trip():
 
     import numpy as np
 
-    from llmcourse.checkpoint import rng_state, set_rng_state
+    from llmcourse.training.checkpoint import rng_state, set_rng_state
 
     state = rng_state()
     a = (random.random(), np.random.rand(), torch.rand(1).item())

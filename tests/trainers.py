@@ -4,7 +4,7 @@ unless told otherwise: these tests compare runs number for number, which holds o
 deterministic kernels), and compare with files loaded onto the CPU, so a machine with a GPU runs
 them the same way."""
 
-from llmcourse.train import Trainer
+from llmcourse.training import Trainer
 
 
 def tiny_trainer(**kw) -> Trainer:
