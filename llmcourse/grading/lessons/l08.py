@@ -140,7 +140,7 @@ class MultiHeadSelfAttention(attention.MultiHeadAttention):
     """Reference: the package's ``MultiHeadAttention`` without a mask, readable path."""
 
     def __init__(self, n_embd: int, n_head: int):
-        super().__init__(n_embd, n_head, bias=True, causal=False, fast=False)
+        super().__init__(n_embd, n_head, bias=True, causal=False, fast_attention=False)
 
     def forward(self, x):
         return super().forward(x)
