@@ -10,7 +10,7 @@
 02.4 ``byte_fallback_encode(text, vocab)`` (transfer): a character vocabulary that spells every
      unknown character as its UTF-8 bytes, ``<0xC3>`` ``<0xA9>``, as Llama's tokenizer does.
 
-The seed's example, the vocabulary after three merges of "low lower lowest lowly":
+The article's example, the vocabulary after three merges of "low lower lowest lowly":
 
 >>> bpe_encode("lowest", SEED_MERGES, SEED_VOCAB), bpe_encode("low lowly", SEED_MERGES, SEED_VOCAB)
 ([11, 5, 6], [10, 8, 10, 0, 7])
@@ -33,7 +33,7 @@ from llmcourse.tokenizer_walkthrough import merge_pair as _merge_pair
 SEED_TEXT = "low lower lowest lowly"
 _SEED = bpe_walkthrough(SEED_TEXT, num_merges=3)
 SEED_MERGES = list(_SEED.merges)  # [('l', 'o'), ('lo', 'w'), ('low', 'e')]
-SEED_VOCAB = dict(_SEED.vocab)  # token -> id, the seed's 12-entry table
+SEED_VOCAB = dict(_SEED.vocab)  # token -> id, the article's 12-entry table
 SEED_WORDS = [list(w) for w in SEED_TEXT.split(" ")]
 
 ALPHABET = "abcdelorstw"
@@ -285,9 +285,9 @@ def _encode_cases(r):
 exercise(
     "02.2", "Encode with learned merges", points=2, kind="rebuild",
     reference=bpe_encode,
-    visible=[Case("lowest", SEED_MERGES, SEED_VOCAB).named('the seed: "lowest" -> [11, 5, 6]'),
-             Case("lowly", SEED_MERGES, SEED_VOCAB).named('the seed: "lowly" -> [10, 0, 7]'),
-             Case("low", SEED_MERGES, SEED_VOCAB).named('the seed: "low" -> [10]'),
+    visible=[Case("lowest", SEED_MERGES, SEED_VOCAB).named('the article: "lowest" -> [11, 5, 6]'),
+             Case("lowly", SEED_MERGES, SEED_VOCAB).named('the article: "lowly" -> [10, 0, 7]'),
+             Case("low", SEED_MERGES, SEED_VOCAB).named('the article: "low" -> [10]'),
              Case("low lowest", SEED_MERGES, SEED_VOCAB).named("two words")],
     hidden=_encode_cases,
     compare=exact(),
@@ -309,7 +309,7 @@ exercise(
                 hint="A merge joins every occurrence of its pair in the word ('lowlow' holds (l, o) "
                      "twice), not only the first."),
         Mistake("no word separator", _no_separator,
-                hint="Put the id of '_' (vocab['_']) between the words, as the seed's table does."),
+                hint="Put the id of '_' (vocab['_']) between the words, as the article's table does."),
     ],
     alternatives=[Alternative("merges replayed with an inline loop", _own_encoder)],
 )
