@@ -1,35 +1,44 @@
 """Lesson 1: the exercise references (llmcourse/grading/lessons/l01.py) agree with independent
-implementations and with the package (``generate``, ``num_parameters``, ``scaling``)."""
+implementations and with the package (``generate``)."""
 
 from __future__ import annotations
 
+import math
+
 import pytest
 import torch
-import torch.nn as nn
 
-from llmcourse import scaling
 from llmcourse.grading.lessons import l01
 from llmcourse.sampling import generate
-from llmcourse.tokenizers import CharTokenizer
 
 
-def test_count_parameters_on_gpts_matches_the_closed_form():
-    for tie, pos in [(True, "learned"), (False, "learned"), (True, "rope")]:
-        m = l01._tiny_gpt(0, tie_weights=tie, pos_embedding=pos)
-        n = l01.count_parameters(m)
-        assert n == m.num_parameters() == scaling.count_parameters(m.config)
-    tied, untied = l01._tiny_gpt(0), l01._tiny_gpt(0, tie_weights=False)
-    assert l01.count_parameters(untied) - l01.count_parameters(tied) == 11 * 16  # one (V, C) matrix more
-    assert l01.count_parameters(nn.Linear(4, 3)) == 15
-    assert l01.count_parameters(nn.Sequential(nn.Linear(4, 4), nn.BatchNorm1d(4))) == 20 + 8  # buffers not counted
+def test_untrained_loss_is_near_ln_vocab_and_far_from_the_planted_answers():
+    got = l01.untrained_loss()
+    assert abs(got - math.log(65)) < 0.1  # an untrained model spreads its probability evenly
+    assert got == l01.untrained_loss()  # the same fresh model every time
+    for wrong in (math.log2(65), 1 / 65, 65.0, math.log10(65)):
+        assert abs(wrong - got) > 0.25  # each planted prediction is outside the tolerance
 
 
-def test_greedy_next_token_uses_the_last_row():
-    tok = CharTokenizer(list("abcd"))
-    logits = torch.tensor([[0.0, 1.0, 5.0, 2.0], [3.0, 0.5, 1.0, 4.0]])
-    assert l01.greedy_next_token(logits, tok) == (3, "d")
-    got = l01.greedy_next_token(logits[:1], tok)
-    assert got == (2, "c") and isinstance(got[0], int)
+def _until_by_hand(model, idx, n, stop_id):
+    """Independent: the full greedy continuation, cut after the first new stop token."""
+    full = generate(model, idx, n, temperature=0, use_cache=False)[0].tolist()
+    T = idx.shape[1]
+    new = full[T:]
+    if stop_id in new:
+        new = new[:new.index(stop_id) + 1]
+    return torch.tensor([full[:T] + new])
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_generate_until_equals_the_full_loop_cut_at_the_stop(seed):
+    m = l01.WindowSumModel(7, 4)
+    g = torch.Generator().manual_seed(seed)
+    for _ in range(20):
+        idx = torch.randint(0, 7, (1, int(torch.randint(1, 4, (1,), generator=g))), generator=g)
+        stop = int(torch.randint(0, 8, (1,), generator=g))  # 7 never comes
+        assert torch.equal(l01.generate_until(m, idx, 9, stop), _until_by_hand(m, idx, 9, stop))
+    assert l01.generate_until(m, torch.tensor([[1, 2]]), 10, 5).tolist() == [[1, 2, 3, 6, 5]]
 
 
 def _loop_by_hand(model, idx, n):

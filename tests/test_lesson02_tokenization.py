@@ -4,7 +4,6 @@ with independent implementations, and reproduce the article's worked numbers."""
 from __future__ import annotations
 
 import random
-from collections import Counter
 
 import pytest
 
@@ -20,12 +19,29 @@ def test_seed_vocabulary_and_ids():
     assert enc("low lowest") == [10, 8, 11, 5, 6]
 
 
-def test_count_pairs_equals_a_counter_over_each_word():
+def test_merge_pair_reference_and_regex_repair_agree_and_the_given_bug_differs():
     rnd = random.Random(0)
-    for _ in range(200):
-        words = [[rnd.choice("abl") for _ in range(rnd.randint(0, 8))] for _ in range(rnd.randint(0, 5))]
-        want = Counter(p for w in words for p in zip(w, w[1:]))
-        assert l02.count_pairs(words) == dict(want)
+    symbols = ["a", "b", "l", "o", "w", "ab", "ba", "aa", "lo", "ow", "low"]
+    given_wrong = 0
+    for _ in range(500):
+        word = [rnd.choice(symbols) for _ in range(rnd.randint(1, 8))]
+        pair = (rnd.choice(symbols[:5]), rnd.choice(symbols))
+        want = l02.merge_pair(word, pair, pair[0] + pair[1])
+        assert l02._regex_bounded(word, pair, pair[0] + pair[1]) == want
+        given_wrong += l02._replace_text(word, pair, pair[0] + pair[1]) != want
+    assert given_wrong > 0
+    assert l02._replace_text(["a", "aa"], ("a", "a"), "aa") == ["aaa"] != l02.merge_pair(["a", "aa"], ("a", "a"), "aa")
+
+
+def test_byte_fallback_round_trips_and_uses_bytes_only_for_unknown_characters():
+    inverse = {i: t for t, i in l02.FALLBACK_VOCAB.items()}
+    for text in ["café", "naïve 🙂 日本", "plain text.", "", "€ß\n"]:
+        ids = l02.byte_fallback_encode(text, l02.FALLBACK_VOCAB)
+        data = b"".join(bytes([int(inverse[i][3:5], 16)]) if inverse[i].startswith("<0x") else inverse[i].encode()
+                        for i in ids)
+        assert data.decode("utf-8") == text
+        assert len(ids) == sum(1 if ch in l02.FALLBACK_VOCAB else len(ch.encode()) for ch in text)
+    assert l02.byte_fallback_encode("café", l02.FALLBACK_VOCAB) == [259, 257, 262, 196, 170]
 
 
 def _encode_by_hand(text, merges, vocab):

@@ -1,34 +1,74 @@
 """Lesson 1 (Introduction to Large Language Models) exercises.
 
-01.1 ``count_parameters(module)``: how many numbers a model learns (shared tensors counted once).
-01.2 ``greedy_next_token(logits, tokenizer)``: the id and text of the token greedy decoding
-     appends, from the logits ``(T, V)`` of one sequence.
-01.3 ``greedy_generate(model, idx, max_new_tokens)``: the autoregressive loop, predict, pick,
-     append, repeat, with the context cropped to the model's ``block_size``.
+01.1 (predict) the cross-entropy loss of an untrained model: about ln(vocab_size).
+01.2 ``greedy_generate(model, idx, max_new_tokens)`` (rebuild): the autoregressive loop, predict,
+     pick, append, repeat, with the context cropped to the model's ``block_size``.
+01.3 ``generate_until(model, idx, max_new_tokens, stop_id)`` (transfer): greedy generation that
+     ends once it has appended an end token.
 
 >>> import torch
->>> from llmcourse.tokenizer import CharTokenizer
->>> greedy_next_token(torch.tensor([[0.0, 5.0, 1.0], [3.0, 0.0, 1.0]]), CharTokenizer("abc"))
-(0, 'a')
+>>> generate_until(WindowSumModel(7, 4), torch.tensor([[1, 2]]), 10, stop_id=5)
+tensor([[1, 2, 3, 6, 5]])
 """
 
 from __future__ import annotations
 
-import torch
-import torch.nn as nn
+import math
 
-from llmcourse.grading import Case, Mistake, exact, exercise
+import torch
+
+from llmcourse.grading import Case, Mistake, close, exact, exercise
 from llmcourse.grading.lessons._common import WindowSumModel
 from llmcourse.grading.registry import Alternative
 from llmcourse.model import GPT, GPTConfig
 from llmcourse.sampling import generate
-from llmcourse.tokenizer import CharTokenizer
 
 
-# --- 01.1 counting parameters ------------------------------------------------------------------
-def count_parameters(module: nn.Module) -> int:
-    """Reference: every parameter tensor once (``module.parameters()`` skips repeats), all numbers."""
-    return sum(p.numel() for p in module.parameters())
+# --- 01.1 the loss of an untrained model (predict) -------------------------------------------------
+def untrained_loss() -> float:
+    """Reference: the cross-entropy (nats) of a freshly initialised GPT with the lesson's
+    configuration (65 characters, 4 blocks, 128 wide) on the first 4 x 256 characters of Tiny
+    Shakespeare. It lands near ln(65) = 4.17: an untrained model spreads its probability almost
+    evenly over the 65 characters."""
+    import torch.nn.functional as F
+
+    from llmcourse import pretrained
+    from llmcourse.data import load_corpus
+
+    trained, tok = pretrained.load("shakespeare-char")
+    cfg = trained.config
+    ids = torch.tensor(tok.encode(load_corpus("tinyshakespeare")[:4 * cfg.block_size + 1]))
+    x, y = ids[:-1].view(4, -1), ids[1:].view(4, -1)  # (4, 256) inputs and next-token targets
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(0)
+        fresh = GPT(cfg).eval()
+    with torch.no_grad():
+        return F.cross_entropy(fresh(x).flatten(0, 1), y.flatten()).item()
+
+
+exercise(
+    "01.1", "The loss of an untrained model", points=1, kind="predict",
+    reference=untrained_loss,
+    visible=[Case().named("a fresh GPT (65 characters) on 1,024 characters of Shakespeare")],
+    hidden=lambda r: [],
+    compare=close(atol=0.25, rtol=0),
+    hint="Before training the model has no preference: it gives each of the 65 characters about the "
+         "same probability, 1/65. The loss is -ln(probability of the right character).",
+    mistakes=[
+        Mistake("log base 2", lambda: math.log2(65),
+                hint="The loss uses the natural logarithm (nats), as F.cross_entropy does: ln(65), "
+                     "not log2(65) bits."),
+        Mistake("the probability, not the loss", lambda: 1 / 65,
+                hint="1/65 is the probability of the right character. The loss is minus its natural "
+                     "logarithm, -ln(1/65). (A loss of 0 would be a perfect model, not an untrained one.)"),
+        Mistake("the vocabulary size", lambda: 65.0,
+                hint="The loss is a logarithm: -ln(1/65), a number near 4, not 65 itself."),
+        Mistake("log base 10", lambda: math.log10(65),
+                hint="Use the natural logarithm (math.log), not log10."),
+    ],
+    alternatives=[Alternative("ln(65)", lambda: math.log(65)),
+                  Alternative("minus the log of a uniform probability", lambda: -math.log(1 / 65))],
+)
 
 
 def _tiny_gpt(seed: int, vocab_size: int = 11, block_size: int = 8, n_layer: int = 2, n_embd: int = 16,
@@ -38,184 +78,117 @@ def _tiny_gpt(seed: int, vocab_size: int = 11, block_size: int = 8, n_layer: int
                          n_embd=n_embd, tie_weights=tie_weights, pos_embedding=pos_embedding)).eval()
 
 
-def _mlp(r, bias: bool = True) -> nn.Module:
-    sizes = [r.integer(2, 9) for _ in range(r.integer(2, 4))]
-    layers = []
-    for a, b in zip(sizes, sizes[1:]):
-        layers += [nn.Linear(a, b, bias=bias), nn.ReLU()]
-    return nn.Sequential(*layers)
+# --- 01.3 generation that stops at a token (transfer) ---------------------------------------------
+def generate_until(model, idx: torch.Tensor, max_new_tokens: int, stop_id: int) -> torch.Tensor:
+    """Reference: the greedy loop of 01.2 for one prompt ``(1, T)``, which also ends as soon as it
+    has appended ``stop_id`` (kept in the result)."""
+    block = model.config.block_size
+    with torch.no_grad():
+        for _ in range(max_new_tokens):
+            nxt = model(idx[:, -block:])[:, -1, :].argmax(dim=-1, keepdim=True)  # (1, 1)
+            idx = torch.cat([idx, nxt], dim=1)  # (1, T + 1)
+            if nxt.item() == stop_id:
+                break
+    return idx
 
 
-def _frozen(r) -> nn.Module:
-    m = nn.Sequential(nn.Embedding(r.integer(5, 20), 6), nn.Linear(6, r.integer(2, 7)))
-    m[0].weight.requires_grad_(False)  # a frozen table still holds parameters
-    return m
+def _until(model, idx, n, stop_id, keep=True, check="new"):
+    """A configurable version of the loop for the planted bugs below."""
+    block = model.config.block_size
+    with torch.no_grad():
+        for _ in range(n):
+            if check == "before" and idx[0, -1].item() == stop_id:
+                break
+            nxt = model(idx[:, -block:])[:, -1, :].argmax(dim=-1, keepdim=True)
+            if not keep and nxt.item() == stop_id:
+                break
+            idx = torch.cat([idx, nxt], dim=1)
+            if check == "new" and nxt.item() == stop_id:
+                break
+            if check == "all" and (idx == stop_id).any():
+                break
+    return idx
 
 
-def _params_cases(r):
-    with torch.random.fork_rng(devices=[]):
-        gpt = _tiny_gpt(r.seed_torch(), vocab_size=r.integer(5, 40), n_embd=r.choice([8, 16, 24]))
-        untied = _tiny_gpt(r.seed_torch(), tie_weights=False)
-        rope = _tiny_gpt(r.seed_torch(), pos_embedding="rope")  # RoPE keeps cos/sin tables as buffers
-        return [
-            Case(_mlp(r)).named("a random stack of Linear layers with biases"),
-            Case(_mlp(r, bias=False)).named("Linear layers without biases"),
-            Case(gpt).named("a small GPT whose output layer shares the token embedding (tied)"),
-            Case(untied).named("a small GPT without weight tying"),
-            Case(rope).named("a GPT with RoPE (its sin/cos tables are buffers, not parameters)"),
-            Case(_frozen(r)).named("a model with a frozen (requires_grad=False) embedding"),
-            Case(nn.ReLU()).named("a module with no parameters at all"),
-        ]
+def _until_explicit(model, idx, n, stop_id):
+    block = model.config.block_size
+    out = idx[0].tolist()
+    for _ in range(n):
+        with torch.no_grad():
+            logits = model(torch.tensor([out[-block:]]))  # (1, <= block, V)
+        out.append(int(logits[0, -1].argmax()))
+        if out[-1] == stop_id:
+            break
+    return torch.tensor([out])
 
 
-def _via_state_dict(module):
-    return sum(v.numel() for v in module.state_dict(keep_vars=True).values())
-
-
-def _per_module(module):
-    # each module's own tensors: a matrix shared by two modules is met twice
-    return sum(p.numel() for m in module.modules() for p in m.parameters(recurse=False))
-
-
-def _trainable_only(module):
-    return sum(p.numel() for p in module.parameters() if p.requires_grad)
-
-
-def _tensors_not_numbers(module):
-    return len(list(module.parameters()))
-
-
-def _weights_only(module):
-    return sum(p.numel() for name, p in module.named_parameters() if not name.endswith("bias"))
-
-
-def _first_dim(module):
-    return sum(p.shape[0] for p in module.parameters())
-
-
-def _dedup_by_id(module):
-    seen = {}
-    for _, p in module.named_parameters(remove_duplicate=False):
-        seen[id(p)] = p.numel()
-    return sum(seen.values())
-
-
-exercise(
-    "01.1", "Count the parameters of a model", points=1,
-    reference=count_parameters,
-    visible=lambda r: [Case(nn.Linear(4, 3)).named("nn.Linear(4, 3): a 3x4 weight and 3 biases"),
-                       Case(nn.Sequential(nn.Linear(4, 4), nn.BatchNorm1d(4)))
-                       .named("Linear + BatchNorm1d (its running statistics are buffers, not parameters)"),
-                       Case(_tiny_gpt(0)).named("a small tied GPT (vocab 11, 2 layers, 16 wide)")],
-    hidden=_params_cases,
-    compare=exact(),
-    hint="Add up p.numel() for every p in module.parameters(): parameters() lists each tensor once, "
-         "even when two layers share it. Return a Python int.",
-    mistakes=[
-        Mistake("the shared matrix counted twice", _per_module,
-                hint="A tied model uses ONE matrix as token embedding and output layer; count it once. "
-                     "module.parameters() already skips tensors it has seen."),
-        Mistake("counted the state_dict", _via_state_dict,
-                hint="state_dict() lists the tied matrix under two names and also holds buffers, which "
-                     "are not learned. Use module.parameters()."),
-        Mistake("only trainable parameters", _trainable_only,
-                hint="Count every parameter, frozen ones too (requires_grad=False still stores numbers "
-                     "the model uses); do not filter on p.requires_grad."),
-        Mistake("counted tensors, not numbers", _tensors_not_numbers,
-                hint="len(list(module.parameters())) is the number of tensors. Each tensor holds "
-                     "p.numel() numbers: add those up."),
-        Mistake("biases forgotten", _weights_only,
-                hint="Biases are parameters too: count every tensor from module.parameters()."),
-        Mistake("only the first dimension", _first_dim,
-                hint="p.shape[0] is one side of the tensor; p.numel() is the number of entries "
-                     "(the product of all sizes)."),
-    ],
-    alternatives=[Alternative("named_parameters()", lambda m: sum(p.numel() for _, p in m.named_parameters())),
-                  Alternative("every tensor, de-duplicated by id()", _dedup_by_id)],
-)
-
-
-# --- 01.2 greedy next token ----------------------------------------------------------------------
-def greedy_next_token(logits: torch.Tensor, tokenizer) -> tuple[int, str]:
-    """Reference: arg-max of the last position's logits, as ``(int id, decoded text)``."""
-    i = int(torch.argmax(logits[-1]))
-    return i, tokenizer.decode([i])
-
-
-_SHAKESPEARE_CHARS = list("\n !$&',-.3:;?ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz")
-
-
-def _rows_disagree(r, T, V, scale=2.0):
-    """Random logits (T, V) whose first and last rows have different arg-maxes (when T > 1)."""
+def _stop_cases(r):
+    m = WindowSumModel(7, 4)
+    cases = []
+    # a stop token that first appears a few steps in, and not in the prompt
     while True:
-        x = r.randn(T, V, scale=scale)
-        if T == 1 or int(x[0].argmax()) != int(x[-1].argmax()):
-            return x
-
-
-def _next_cases(r):
-    shakespeare = CharTokenizer(_SHAKESPEARE_CHARS)
-    abc = CharTokenizer(list("abcdefgh"))
-    T = r.integer(3, 9)
-    return [
-        Case(_rows_disagree(r, T, 65), shakespeare).named(f"{T} positions, the 65 Shakespeare characters"),
-        Case(_rows_disagree(r, 1, 8), abc).named("a single position (T = 1)"),
-        Case(_rows_disagree(r, r.integer(2, 6), 8, scale=50.0), abc).named("large logits"),
-        Case(_rows_disagree(r, r.integer(2, 6), 8) - 100.0, abc).named("all logits negative"),
+        p = r.randint(0, 7, 1, r.integer(1, 3))
+        new = greedy_generate(m, p, 12)[0, p.shape[1]:].tolist()
+        ks = [k for k in range(1, 8) if new[k] not in new[:k] and new[k] not in p[0].tolist()]
+        if ks:
+            cases.append(Case(m, p, 12, new[r.choice(ks)]).named("the stop token comes after a few steps"))
+            break
+    # the prompt contains the stop token, and the first new token is something else
+    while True:
+        p = r.randint(0, 7, 1, 3)
+        first = greedy_generate(m, p, 1)[0, -1].item()
+        inside = [t for t in p[0, :-1].tolist() if t != first and t != p[0, -1].item()]
+        if inside:
+            cases.append(Case(m, p, 6, r.choice(inside)).named("the prompt already contains the stop token"))
+            break
+    # the prompt ends with the stop token
+    while True:
+        p = r.randint(0, 7, 1, 2)
+        if greedy_generate(m, p, 1)[0, -1].item() != p[0, -1].item():
+            cases.append(Case(m, p, 5, p[0, -1].item()).named("the prompt ends with the stop token"))
+            break
+    with torch.random.fork_rng(devices=[]):
+        g = _tiny_gpt(r.seed_torch(), vocab_size=13, block_size=6)
+    cases += [
+        Case(m, r.randint(0, 7, 1, 3), r.integer(6, 9), 7).named("a stop id the model never produces: "
+                                                               "all max_new_tokens tokens"),
+        Case(g, r.randint(0, 13, 1, 5), r.integer(7, 9), 13).named("no stop, and the text grows past "
+                                                                 "block_size = 6"),
+        Case(m, r.randint(0, 7, 1, 2), 0, 3).named("max_new_tokens = 0 returns the prompt"),
     ]
-
-
-def _first_position(logits, tokenizer):
-    i = int(torch.argmax(logits[0]))
-    return i, tokenizer.decode([i])
-
-
-def _argmin(logits, tokenizer):
-    i = int(torch.argmin(logits[-1]))
-    return i, tokenizer.decode([i])
-
-
-def _id_only(logits, tokenizer):
-    return int(torch.argmax(logits[-1]))
-
-
-def _max_value(logits, tokenizer):
-    v = logits[-1].max()
-    return float(v), tokenizer.decode([int(torch.argmax(logits[-1]))])
+    return cases
 
 
 exercise(
-    "01.2", "Greedy next token from logits", points=1,
-    reference=greedy_next_token,
-    visible=[Case(torch.tensor([[0.0, 1.0, 5.0, 2.0], [3.0, 0.5, 1.0, 4.0]]), CharTokenizer(list("abcd")))
-             .named("two positions over the vocabulary a, b, c, d")],
-    hidden=_next_cases,
+    "01.3", "Stop at an end token", points=2, kind="transfer",
+    reference=generate_until,
+    visible=[Case(WindowSumModel(7, 4), torch.tensor([[1, 2]]), 10, 5)
+             .named("the sum-mod-7 model, prompt [1, 2], stop at 5: [1, 2, 3, 6, 5]")],
+    hidden=_stop_cases,
     compare=exact(),
-    hint="Take the LAST row, logits[-1] (the prediction after the whole text), find its largest "
-         "entry with torch.argmax, convert it with int(...), and decode [id] with the tokenizer. "
-         "Return the tuple (id, text).",
+    hint="Run the greedy loop (crop to block_size, last position, argmax, append) at most "
+         "max_new_tokens times, and after appending a token, break if it equals stop_id. Return the "
+         "whole sequence, stop token included.",
     mistakes=[
-        Mistake("the first position's prediction", _first_position,
-                hint="Row t of the logits predicts the token after position t. The next token of the "
-                     "whole text comes from the last row: logits[-1], not logits[0]."),
-        Mistake("arg-min instead of arg-max", _argmin,
-                hint="Greedy decoding takes the MOST likely token: torch.argmax, the largest logit."),
-        Mistake("only the id", _id_only,
-                hint="Return a tuple of two things, (id, text): the id as an int and "
-                     "tokenizer.decode([id])."),
-        Mistake("the largest logit instead of its position", _max_value,
-                hint="logits.max() is the value of the largest logit; the token id is its position, "
-                     "torch.argmax(...)."),
+        Mistake("the stop token never checked", lambda m, idx, n, s: greedy_generate(m, idx, n),
+                hint="After appending each new token, compare it with stop_id and leave the loop "
+                     "(break) when they are equal."),
+        Mistake("the stop token left out", lambda m, idx, n, s: _until(m, idx, n, s, keep=False),
+                hint="Keep the stop token: append it first, then break. A caller needs to see that "
+                     "the text ended, not that it was cut."),
+        Mistake("the prompt searched for the stop token", lambda m, idx, n, s: _until(m, idx, n, s, check="all"),
+                hint="Only the NEW token decides: compare the token you just appended with stop_id, "
+                     "not the whole sequence (the prompt may already contain it)."),
+        Mistake("checked before generating", lambda m, idx, n, s: _until(m, idx, n, s, check="before"),
+                hint="Check the token the model has just produced, after appending it. Checking "
+                     "idx[0, -1] at the top of the loop stops on a prompt that merely ends with "
+                     "stop_id."),
     ],
-    alternatives=[Alternative("max(...).indices and .item()", lambda lg, tok: (
-                      lg[-1].max(dim=-1).indices.item(), tok.decode([lg[-1].max(dim=-1).indices.item()]))),
-                  Alternative("topk(1) on the last row", lambda lg, tok: (
-                      int(torch.topk(lg[lg.shape[0] - 1], 1).indices[0]),
-                      tok.decode([int(torch.topk(lg[lg.shape[0] - 1], 1).indices[0])])))],
+    alternatives=[Alternative("a Python list of ids, one forward per step", _until_explicit)],
 )
 
 
-# --- 01.3 greedy generation ----------------------------------------------------------------------
+# --- 01.2 greedy generation ----------------------------------------------------------------------
 def greedy_generate(model, idx: torch.Tensor, max_new_tokens: int) -> torch.Tensor:
     """Reference: ``llmcourse.sampling.generate`` with ``temperature=0`` (greedy), no cache."""
     return generate(model, idx, max_new_tokens, temperature=0, use_cache=False)
@@ -279,7 +252,7 @@ def _gen_cases(r):
 
 
 exercise(
-    "01.3", "Greedy generation: predict, pick, append, repeat", points=2,
+    "01.2", "Greedy generation: predict, pick, append, repeat", points=2, kind="rebuild",
     reference=greedy_generate,
     visible=lambda r: [Case(_tiny_gpt(0), torch.tensor([[1, 2, 3]]), 4)
                        .named("a small GPT (vocab 11, block_size 8), prompt [1, 2, 3], 4 new tokens")],

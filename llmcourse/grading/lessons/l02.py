@@ -1,31 +1,39 @@
 """Lesson 2 (Tokenization Basics) exercises.
 
-02.1 ``count_pairs(words)``: how often each adjacent pair occurs inside the words.
-02.2 ``merge_pair(word, pair, new)``: one BPE merge, left to right, without overlaps.
-02.3 ``bpe_encode(text, merges, vocab)``: apply learned merges in order, then look the ids up.
-02.4 ``decode(ids, token_bytes)``: byte-level decoding, joining the bytes before UTF-8.
+02.1 ``merge_pair(word, pair, new)`` (find the bug): one BPE merge, left to right, without
+     overlaps; the given version merges the joined text with ``str.replace`` and so also joins
+     letters that belong to other symbols.
+02.2 ``bpe_encode(text, merges, vocab)`` (rebuild): apply learned merges in order, then look the
+     ids up.
+02.3 ``decode(ids, token_bytes)`` (find the bug): byte-level decoding; the given version decodes
+     each token on its own instead of joining the bytes first.
+02.4 ``byte_fallback_encode(text, vocab)`` (transfer): a character vocabulary that spells every
+     unknown character as its UTF-8 bytes, ``<0xC3>`` ``<0xA9>``, as Llama's tokenizer does.
 
-The seed's example, the vocabulary after three merges of "low lower lowest lowly":
+The article's example, the vocabulary after three merges of "low lower lowest lowly":
 
 >>> bpe_encode("lowest", SEED_MERGES, SEED_VOCAB), bpe_encode("low lowly", SEED_MERGES, SEED_VOCAB)
 ([11, 5, 6], [10, 8, 10, 0, 7])
 >>> decode([99, 97, 102, 195, 169], BYTES)     # "caf" + the two bytes of "é"
 'café'
+>>> byte_fallback_encode("hé", FALLBACK_VOCAB)  # 'h' is known; 'é' is the bytes C3 A9
+[264, 196, 170]
 """
 
 from __future__ import annotations
+
+import re
 
 from llmcourse.bpe import BPETokenizer
 from llmcourse.grading import Case, Mistake, exact, exercise
 from llmcourse.grading.registry import Alternative
 from llmcourse.tokenizer_walkthrough import BPEWalkthrough, bpe_walkthrough
-from llmcourse.tokenizer_walkthrough import count_pairs as _count_pairs
 from llmcourse.tokenizer_walkthrough import merge_pair as _merge_pair
 
 SEED_TEXT = "low lower lowest lowly"
 _SEED = bpe_walkthrough(SEED_TEXT, num_merges=3)
 SEED_MERGES = list(_SEED.merges)  # [('l', 'o'), ('lo', 'w'), ('low', 'e')]
-SEED_VOCAB = dict(_SEED.vocab)  # token -> id, the seed's 12-entry table
+SEED_VOCAB = dict(_SEED.vocab)  # token -> id, the article's 12-entry table
 SEED_WORDS = [list(w) for w in SEED_TEXT.split(" ")]
 
 ALPHABET = "abcdelorstw"
@@ -39,124 +47,23 @@ def _random_text(r, alphabet: str = ALPHABET, words: int = 6) -> str:
     return " ".join(_random_word(r, alphabet) for _ in range(r.integer(1, words)))
 
 
-# --- 02.1 pair counts -----------------------------------------------------------------------------
-def count_pairs(words):
-    """Reference: ``llmcourse.tokenizer_walkthrough.count_pairs``."""
-    return _count_pairs(words)
-
-
-def _flattened(words):
-    flat = [s for w in words for s in w]  # one long sequence: pairs cross word boundaries
-    return _count_pairs([flat])
-
-
-def _with_separator(words):
-    flat = [s for k, w in enumerate(words) for s in (["_"] if k else []) + list(w)]
-    return _count_pairs([flat])
-
-
-def _once_per_word(words):
-    counts = {}
-    for w in words:
-        for pair in dict.fromkeys(zip(w, w[1:])):  # each distinct pair once per word
-            counts[pair] = counts.get(pair, 0) + 1
-    return counts
-
-
-def _last_pair_missed(words):
-    counts = {}
-    for w in words:
-        for i in range(len(w) - 2):  # stops one pair early
-            pair = (w[i], w[i + 1])
-            counts[pair] = counts.get(pair, 0) + 1
-    return counts
-
-
-def _non_overlapping(words):
-    counts = {}
-    for w in words:
-        seen_at = {}
-        for i in range(len(w) - 1):
-            pair = (w[i], w[i + 1])
-            if seen_at.get(pair) == i - 1:  # "aaa": the second (a, a) overlaps the first
-                continue
-            seen_at[pair] = i
-            counts[pair] = counts.get(pair, 0) + 1
-    return counts
-
-
-def _distinct_words(words):
-    return _count_pairs([list(w) for w in dict.fromkeys(tuple(w) for w in words)])  # repeats dropped
-
-
-def _counter(words):
-    from collections import Counter
-
-    return dict(Counter(p for w in words for p in zip(w, w[1:])))
-
-
-def _index_loop(words):
-    counts = {}
-    for w in words:
-        for i in range(1, len(w)):
-            counts[w[i - 1], w[i]] = counts.get((w[i - 1], w[i]), 0) + 1
-    return counts
-
-
-def _pairs_cases(r):
-    words = [list(_random_word(r)) for _ in range(r.integer(2, 7))]
-    merged = [_merge_pair(list(w), ("l", "o"), "lo") for w in ("lowlow", "lower", "slow")]
-    distinct = [list(_random_word(r, low=2)) for _ in range(r.integer(1, 3))]
-    repeated = [list(w) for w in distinct * r.integer(2, 3)]
-    r.py.shuffle(repeated)
-    return [
-        Case([list("aaaa"), list("baab")]).named("repeated letters: (a, a) overlaps itself"),
-        Case(words).named("random words"),
-        Case([list("low"), list("low"), list("lower"), list("low")]).named("a word that occurs three times"),
-        Case(repeated).named("random words, each repeated"),
-        Case(merged).named("words with a merged symbol 'lo'"),
-        Case([list("x")]).named("a one-letter word has no pairs"),
-        Case([]).named("no words at all"),
-    ]
-
-
-exercise(
-    "02.1", "Count adjacent pairs", points=1,
-    reference=count_pairs,
-    visible=[Case(SEED_WORDS).named("the seed's corpus: low lower lowest lowly")],
-    hidden=_pairs_cases,
-    compare=exact(),
-    hint="Loop over the words, and inside each word over its neighbours zip(word, word[1:]); add 1 "
-         "to counts[(a, b)] for every pair you see. Return a dict {(a, b): count}.",
-    mistakes=[
-        Mistake("pairs across words", _flattened,
-                hint="Count pairs inside each word only: the last symbol of one word and the first "
-                     "of the next are not neighbours (the seed's '_' is a word boundary)."),
-        Mistake("the boundary counted as a symbol", _with_separator,
-                hint="'_' only marks where a word ends when the seed prints the corpus; it is not a "
-                     "symbol, so no pair contains it. Count inside each word."),
-        Mistake("each pair once per word", _once_per_word,
-                hint="A pair that occurs twice in the same word counts twice: 'aaaa' holds "
-                     "(a, a) three times. Do not de-duplicate with set()."),
-        Mistake("last pair missed", _last_pair_missed,
-                hint="A word of n symbols has n - 1 pairs: loop i over range(len(word) - 1), or use "
-                     "zip(word, word[1:])."),
-        Mistake("overlapping pairs skipped", _non_overlapping,
-                hint="Count every adjacent pair, overlapping ones too: 'aaa' holds (a, a) twice "
-                     "(positions 0-1 and 1-2), even though one merge can only join one of them."),
-        Mistake("a repeated word counted once", _distinct_words,
-                hint="The corpus is a list of words, repeats included: 'low' three times adds its "
-                     "pairs three times. Do not de-duplicate the words (no set() or dict keys)."),
-    ],
-    alternatives=[Alternative("collections.Counter over zip", _counter),
-                  Alternative("index loop", _index_loop)],
-)
-
-
-# --- 02.2 one merge step --------------------------------------------------------------------------
+# --- 02.1 one merge step (find the bug) --------------------------------------------------------------------------
 def merge_pair(word, pair, new):
     """Reference: ``llmcourse.tokenizer_walkthrough.merge_pair``."""
     return _merge_pair(word, pair, new)
+
+
+def _replace_text(word, pair, new):
+    """The given bug: merge the space-joined text with ``str.replace``. It also joins letters
+    that belong to other symbols: ['a', 'aa'] with the pair ('a', 'a') becomes ['aaa']."""
+    text = " ".join(word)
+    return text.replace(pair[0] + " " + pair[1], new).split(" ")
+
+
+def _regex_bounded(word, pair, new):
+    # the repair the solutions notebook shows: the pair must be two whole symbols
+    pattern = r"(?<!\S)" + re.escape(pair[0] + " " + pair[1]) + r"(?!\S)"
+    return re.sub(pattern, new, " ".join(word)).split(" ")
 
 
 def _first_only(word, pair, new):
@@ -242,18 +149,23 @@ def _merge_cases(r):
         Case(["lo", "w", "e", "r"], ("lo", "w"), "low").named("a merged symbol in the pair"),
         Case(list("abc"), ("x", "y"), "xy").named("the pair does not occur"),
         Case(["a"], ("a", "a"), "aa").named("a one-symbol word"),
+        Case(["a", "aa"], ("a", "a"), "aa").named("['a', 'aa']: the pair ('a', 'a') is not there"),
+        Case(["ba", "b", "l", "o"], ("a", "b"), "ab").named("'ba' + 'b' ends in 'ab' but is not the pair ('a', 'b')"),
+        Case(["lo", "w", "er"] + list(_random_word(r, "low", 2, 6)), ("w", "e"), "we")
+        .named("'w' + 'er' spells 'w e' in the joined text"),
     ]
 
 
 exercise(
-    "02.2", "One merge step", points=1,
+    "02.1", "One merge step, on symbols not text", points=2, kind="find the bug", given=_replace_text,
     reference=merge_pair,
     visible=[Case(["l", "o", "w", "e", "r"], ("l", "o"), "lo").named("iteration 1 on 'lower'"),
              Case(["lo", "w", "l", "y"], ("lo", "w"), "low").named("iteration 2 on 'lowly'")],
     hidden=_merge_cases,
     compare=exact(),
-    hint="Walk through the word with an index i: if (word[i], word[i+1]) is the pair, append `new` "
-         "and move i by 2; otherwise append word[i] and move i by 1. Return the new list.",
+    hint="Work on the list of symbols, not on the joined text: walk through the word with an index i; "
+         "if (word[i], word[i+1]) is the pair, append `new` and move i by 2; otherwise append word[i] "
+         "and move i by 1. Return the new list.",
     mistakes=[
         Mistake("forgot to return", _no_return,
                 hint="Your function returns None: end it with `return` and the new list."),
@@ -273,11 +185,12 @@ exercise(
                 hint="Compare the two symbols with the pair, (word[i], word[i+1]) == pair, not their "
                      "joined text: ['l', 'ow'] spells 'low' but is not the pair ('lo', 'w')."),
     ],
-    alternatives=[Alternative("recursion", _recursive), Alternative("slices word[i:i+2]", _slice_compare)],
+    alternatives=[Alternative("recursion", _recursive), Alternative("slices word[i:i+2]", _slice_compare),
+                  Alternative("a regex that matches whole symbols only", _regex_bounded)],
 )
 
 
-# --- 02.3 encode with given merges ----------------------------------------------------------------
+# --- 02.2 encode with given merges (rebuild) ----------------------------------------------------------------
 def bpe_encode(text, merges, vocab):
     """Reference: the walk-through's encoder (``BPEWalkthrough.encode``) with these merges and
     this vocabulary (``token -> id``, ids 0..n-1)."""
@@ -370,11 +283,11 @@ def _encode_cases(r):
 
 
 exercise(
-    "02.3", "Encode with learned merges", points=2,
+    "02.2", "Encode with learned merges", points=2, kind="rebuild",
     reference=bpe_encode,
-    visible=[Case("lowest", SEED_MERGES, SEED_VOCAB).named('the seed: "lowest" -> [11, 5, 6]'),
-             Case("lowly", SEED_MERGES, SEED_VOCAB).named('the seed: "lowly" -> [10, 0, 7]'),
-             Case("low", SEED_MERGES, SEED_VOCAB).named('the seed: "low" -> [10]'),
+    visible=[Case("lowest", SEED_MERGES, SEED_VOCAB).named('the article: "lowest" -> [11, 5, 6]'),
+             Case("lowly", SEED_MERGES, SEED_VOCAB).named('the article: "lowly" -> [10, 0, 7]'),
+             Case("low", SEED_MERGES, SEED_VOCAB).named('the article: "low" -> [10]'),
              Case("low lowest", SEED_MERGES, SEED_VOCAB).named("two words")],
     hidden=_encode_cases,
     compare=exact(),
@@ -396,13 +309,13 @@ exercise(
                 hint="A merge joins every occurrence of its pair in the word ('lowlow' holds (l, o) "
                      "twice), not only the first."),
         Mistake("no word separator", _no_separator,
-                hint="Put the id of '_' (vocab['_']) between the words, as the seed's table does."),
+                hint="Put the id of '_' (vocab['_']) between the words, as the article's table does."),
     ],
     alternatives=[Alternative("merges replayed with an inline loop", _own_encoder)],
 )
 
 
-# --- 02.4 byte-level decoding ---------------------------------------------------------------------
+# --- 02.3 byte-level decoding (find the bug) ---------------------------------------------------------------------
 def decode(ids, token_bytes):
     """Reference: join the tokens' bytes, then decode UTF-8 with ``errors="replace"``, exactly
     what ``BPETokenizer.decode`` does."""
@@ -462,21 +375,18 @@ def _decode_cases(r):
 
 
 exercise(
-    "02.4", "Decode bytes, not tokens", points=1,
+    "02.3", "Decode bytes, not tokens", points=1, kind="find the bug", given=_per_token,
     reference=decode,
     visible=[Case(TOKENIZER.encode("To be, or not to be"), BYTES).named("plain ASCII"),
              Case(TOKENIZER.encode("café"), BYTES).named("'é' is two bytes")],
     hidden=_decode_cases,
     compare=exact(),
-    hint="Look up each id's bytes, join them with b''.join(...), and decode once at the end with "
-         ".decode('utf-8', errors='replace').",
+    hint="A token can hold half a character ('é' is the two bytes C3 A9). Look up each id's bytes, "
+         "join them with b''.join(...), and decode once at the end with .decode('utf-8', errors='replace').",
     mistakes=[
         Mistake("str() of bytes", _str_of_bytes,
                 hint="str(some_bytes) gives the Python literal \"b'...'\"; call "
                      "some_bytes.decode('utf-8', errors='replace') instead."),
-        Mistake("each token decoded on its own", _per_token,
-                hint="A token can hold half a character ('é' is the two bytes C3 A9). Join all the "
-                     "bytes first, then decode once."),
         Mistake("latin-1 instead of UTF-8", _latin1,
                 hint="The bytes are UTF-8: decode with 'utf-8' (latin-1 turns 'é' into 'Ã©')."),
         Mistake("invalid bytes dropped", _ignore,
@@ -487,4 +397,95 @@ exercise(
                      "Decode all the joined bytes once with errors='replace'."),
     ],
     alternatives=[Alternative("bytearray, extended token by token", _bytearray)],
+)
+
+
+# --- 02.4 byte fallback (transfer) ----------------------------------------------------------------
+def _fallback_vocab(chars: str) -> dict[str, int]:
+    """A SentencePiece-style table: ``<unk>`` = 0, the 256 byte tokens ``<0x00>`` .. ``<0xFF>`` =
+    1..256, then one id per known character."""
+    vocab = {"<unk>": 0}
+    vocab.update({f"<0x{b:02X}>": 1 + b for b in range(256)})
+    vocab.update({c: 257 + k for k, c in enumerate(dict.fromkeys(chars))})
+    return vocab
+
+
+FALLBACK_VOCAB = _fallback_vocab("abcdefghijklmnopqrstuvwxyz ,.!?")
+
+
+def byte_fallback_encode(text: str, vocab: dict[str, int]) -> list[int]:
+    """Reference: a known character is its own id; an unknown one is spelled as the ids of its
+    UTF-8 bytes, ``vocab[f"<0x{b:02X}>"]`` for each byte ``b``."""
+    ids = []
+    for ch in text:
+        if ch in vocab:
+            ids.append(vocab[ch])
+        else:
+            ids.extend(vocab[f"<0x{b:02X}>"] for b in ch.encode("utf-8"))
+    return ids
+
+
+def _fallback_unk(text, vocab):
+    return [vocab.get(ch, vocab["<unk>"]) for ch in text]
+
+
+def _fallback_dropped(text, vocab):
+    return [vocab[ch] for ch in text if ch in vocab]
+
+
+def _always_bytes(text, vocab):
+    return [vocab[f"<0x{b:02X}>"] for b in text.encode("utf-8")]
+
+
+def _first_byte_only(text, vocab):
+    return [vocab[ch] if ch in vocab else vocab[f"<0x{ch.encode('utf-8')[0]:02X}>"] for ch in text]
+
+
+def _fallback_via_table(text, vocab):
+    byte_id = [vocab["<0x%02X>" % b] for b in range(256)]  # byte value -> id, built once
+    out = []
+    for ch in text:
+        out += [vocab[ch]] if ch in vocab else [byte_id[b] for b in bytearray(ch, "utf-8")]
+    return out
+
+
+def _fallback_cases(r):
+    known = "".join(r.py.sample("abcdefghijklmnopqrstuvwxyz", r.integer(5, 15))) + " "
+    vocab = _fallback_vocab(known + "é")  # 'é' is a known character in this table
+    extra = ["é", "ß", "日", "🙂", "Å", "\n", "€", "x", "q"]
+    text = "".join(r.choice(list(known)) if r.rand(1).item() < 0.6 else r.choice(extra)
+                   for _ in range(r.integer(4, 16)))
+    return [
+        Case(text, vocab).named("random text, some characters unknown"),
+        Case("é日", vocab).named("'é' is in this table, '日' is not (three bytes E6 97 A5)"),
+        Case("🙂", FALLBACK_VOCAB).named("an emoji: four bytes"),
+        Case("€ ß\n", FALLBACK_VOCAB).named("only unknown characters and a space"),
+        Case("", FALLBACK_VOCAB).named("the empty text"),
+        Case("plain ascii, known.", FALLBACK_VOCAB).named("every character known"),
+    ]
+
+
+exercise(
+    "02.4", "Byte fallback for unknown characters", points=2, kind="transfer",
+    reference=byte_fallback_encode,
+    visible=[Case("café", FALLBACK_VOCAB).named("'é' is not in the table: its bytes C3 A9"),
+             Case("hi!", FALLBACK_VOCAB).named("every character known")],
+    hidden=_fallback_cases,
+    compare=exact(),
+    hint="For each character ch of the text: if ch is a key of vocab, append vocab[ch]; otherwise append "
+         "vocab[f'<0x{b:02X}>'] for every byte b of ch.encode('utf-8'), in order.",
+    mistakes=[
+        Mistake("unknown characters become <unk>", _fallback_unk,
+                hint="Byte fallback never needs <unk>: spell an unknown character as the tokens of its "
+                     "UTF-8 bytes, vocab[f'<0x{b:02X}>'] for b in ch.encode('utf-8')."),
+        Mistake("unknown characters dropped", _fallback_dropped,
+                hint="Nothing may vanish: an unknown character becomes one token per UTF-8 byte."),
+        Mistake("every character spelled in bytes", _always_bytes,
+                hint="Fall back to bytes only for characters the vocabulary does not have; a known "
+                     "character (even a non-ASCII one such as 'é' when the table has it) is one id."),
+        Mistake("only the first byte", _first_byte_only,
+                hint="A character outside ASCII has 2 to 4 UTF-8 bytes; append one token for EACH of "
+                     "them, in order."),
+    ],
+    alternatives=[Alternative("a byte -> id table built once", _fallback_via_table)],
 )

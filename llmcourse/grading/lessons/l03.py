@@ -1,12 +1,13 @@
 """Lesson 3 (Token Embeddings) exercises.
 
-03.1 ``embedding_lookup(ids, E)``: the rows of the table ``E`` ``(V, d)`` for token ids of any
-     shape ``(...)`` -> ``(..., d)``.
-03.2 ``cosine_similarity(a, b)``: cosine of the angle between vectors along the last dimension.
-03.3 ``nearest_neighbours(E, i, k)``: the ids of the ``k`` rows most similar to row ``i`` (by
-     cosine), most similar first, row ``i`` itself excluded.
+03.1 ``embedding_lookup(ids, E)`` (rebuild): the rows of the table ``E`` ``(V, d)`` for token ids
+     of any shape ``(...)`` -> ``(..., d)``.
+03.2 ``cosine_similarity(a, b)`` (find the bug): cosine of the angle between vectors along the last
+     dimension; the given version divides by the lengths of the whole tensors.
+03.3 ``analogy(E, a, b, c, k)`` (transfer): "a is to b as c is to ?", the rows nearest (by cosine)
+     to ``E[b] - E[a] + E[c]``, the three given rows excluded.
 
-The seed's table, four words with four numbers each:
+The article's table, four words with four numbers each:
 
 >>> embedding_lookup(torch.tensor([0, 1, 2]), SEED_E)[1]        # "cat"
 tensor([ 0.7800,  0.3000, -0.1200,  0.4500])
@@ -16,6 +17,8 @@ tensor([ 0.7800,  0.3000, -0.1200,  0.4500])
 
 from __future__ import annotations
 
+import functools
+
 import torch
 import torch.nn.functional as F
 
@@ -23,7 +26,7 @@ from llmcourse import embedding
 from llmcourse.grading import Case, Mistake, close, exact, exercise
 from llmcourse.grading.registry import Alternative
 
-#: The seed's embedding matrix: "the"=0, "cat"=1, "sat"=2, "on"=3, d = 4.
+#: The article's embedding matrix: "the"=0, "cat"=1, "sat"=2, "on"=3, d = 4.
 SEED_WORDS = ["the", "cat", "sat", "on"]
 SEED_E = torch.tensor([[0.12, -0.50, 0.33, 0.78],
                        [0.78, 0.30, -0.12, 0.45],
@@ -54,9 +57,9 @@ def _lookup_cases(r):
 
 
 exercise(
-    "03.1", "Embedding lookup", points=1,
+    "03.1", "Embedding lookup", points=1, kind="rebuild",
     reference=embedding_lookup,
-    visible=[Case(torch.tensor([0, 1, 2]), SEED_E).named('the seed\'s table, "the cat sat" = ids [0, 1, 2]')],
+    visible=[Case(torch.tensor([0, 1, 2]), SEED_E).named('the article\'s table, "the cat sat" = ids [0, 1, 2]')],
     hidden=_lookup_cases,
     compare=close(atol=1e-6, rtol=1e-6),
     hint="Index the table with the id tensor: E[ids] returns one row per id and keeps the shape of "
@@ -115,14 +118,20 @@ def _dot(a, b):
     return (a * b).sum(dim=-1)
 
 
+def _one_length(a, b):
+    """The given bug: the norms of the whole tensors, so a batch of pairs shares one length."""
+    return (a * b).sum(dim=-1) / (a.norm() * b.norm())
+
+
 exercise(
-    "03.2", "Cosine similarity", points=1,
+    "03.2", "Cosine similarity for a batch", points=1, kind="find the bug", given=_one_length,
     reference=cosine_similarity,
-    visible=[Case(SEED_E[0], SEED_E[1]).named('the seed\'s "the" and "cat"')],
+    visible=[Case(SEED_E[0], SEED_E[1]).named('the article\'s "the" and "cat"')],
     hidden=_cosine_cases,
     compare=close(atol=1e-5, rtol=1e-4),
-    hint="cos(a, b) = (a * b).sum(-1) / (a.norm(dim=-1) * b.norm(dim=-1)): the dot product divided "
-         "by both lengths, everything along the last dimension.",
+    hint="Divide each dot product by the lengths of ITS two vectors: cos(a, b) = (a * b).sum(-1) / "
+         "(a.norm(dim=-1) * b.norm(dim=-1)), everything along the last dimension. a.norm() without dim "
+         "is the length of the whole tensor.",
     mistakes=[
         Mistake("dot product, not normalised", _dot,
                 hint="The dot product grows with the vectors' lengths. Divide it by |a| * |b| so that "
@@ -136,9 +145,6 @@ exercise(
         Mistake("Euclidean distance", lambda a, b: (a - b).norm(dim=-1),
                 hint="That is the distance |a - b|. Cosine similarity is about the angle: "
                      "a . b / (|a| |b|)."),
-        Mistake("one length for the whole table", lambda a, b: _dot(a, b) / (a.norm() * b.norm()),
-                hint="Divide each dot product by the lengths of ITS two vectors: a.norm(dim=-1) and "
-                     "b.norm(dim=-1), not the norm of the whole tensor."),
         Mistake("summed over the first dimension", lambda a, b: (a * b).sum(0) / (a.norm(dim=0) * b.norm(dim=0)),
                 hint="Reduce over the LAST dimension (dim=-1), the d numbers of each vector; the "
                      "dimensions before it are separate vectors. (F.cosine_similarity's default "
@@ -152,100 +158,114 @@ exercise(
 )
 
 
-# --- 03.3 nearest neighbours ---------------------------------------------------------------------
-def nearest_neighbours(E: torch.Tensor, i: int, k: int) -> torch.Tensor:
-    """Reference: ``llmcourse.embedding.nearest_neighbours(E, i, k)`` ids, a LongTensor ``(k,)``."""
-    return embedding.nearest_neighbours(E, i, k)[0]
+# --- 03.3 analogies (transfer) ---------------------------------------------------------------------
+def analogy(E: torch.Tensor, a: int, b: int, c: int, k: int) -> torch.Tensor:
+    """Reference: "a is to b as c is to ?". The ids ``(k,)`` of the rows of ``E`` most similar (by
+    cosine) to ``E[b] - E[a] + E[c]``, most similar first, with ``a``, ``b`` and ``c`` excluded."""
+    target = E[b] - E[a] + E[c]  # (d,)
+    sims = F.normalize(E, dim=-1) @ F.normalize(target, dim=0)  # (V,) cosines
+    sims[[a, b, c]] = float("-inf")  # the three given words are never the answer
+    return torch.topk(sims, k).indices  # (k,)
 
 
-def _opposite_table(r, d=6, n=8):
-    """Row 0 and a few rows like it; every other row points the opposite way (cosine near -1).
-    Asking for more neighbours than there are similar rows reaches the negative ones."""
+@functools.lru_cache(maxsize=1)
+def _trained_table():
+    from llmcourse import pretrained
+
+    model, tok = pretrained.load("shakespeare-char")
+    return model.embed.tok.weight.detach().clone(), tok
+
+
+def _analogy_visible(r):
+    E, tok = _trained_table()
+    a, b, c = (tok.encode(ch)[0] for ch in "aAe")
+    return [Case(E, a, b, c, 3).named("the shipped model's table: 'a' is to 'A' as 'e' is to ? (answer 'E' first)")]
+
+
+def _near_c_table(r, d=6, n=8):
+    """Row c = 0 with two rows like it, every other row pointing the opposite way; b is a copy of a
+    (among the opposite rows) plus a tiny change, so the target E[b] - E[a] + E[c] is almost E[c]."""
     base = r.randn(d)
     similar = base + 0.3 * r.randn(2, d)  # (2, d)
     opposite = -base + 0.3 * r.randn(n, d)  # (n, d)
-    return torch.cat([base.unsqueeze(0), similar, opposite])  # (n + 3, d)
+    E = torch.cat([base.unsqueeze(0), similar, opposite])  # (n + 3, d)
+    E[4] = E[3] + 0.01 * r.randn(d)  # b = row 4, a near copy of a = row 3
+    return E
 
 
-def _nn_cases(r):
+def _analogy_cases(r):
     V, d = r.integer(12, 40), r.choice([4, 8, 16])
     E = _scaled_rows(r, V, d, low=-1.0, high=1.5)
+    a, b, c = r.py.sample(range(V), 3)
+    E2 = r.randn(V, d)
+    a2, b2, c2 = r.py.sample(range(V), 3)
     return [
-        Case(E, r.integer(0, V - 1), r.integer(3, 6)).named(f"random table ({V}, {d}), rows of very different lengths"),
-        Case(E, V - 1, 1).named("the last row, k = 1"),
-        Case(_opposite_table(r), 0, 5).named("most rows point away from row 0 (negative cosines)"),
-        Case(r.randn(V, d), 0, V - 1).named("k = V - 1: every other row, ordered"),
+        Case(E, a, b, c, r.integer(2, 5)).named(f"random table ({V}, {d}), rows of very different lengths"),
+        Case(_near_c_table(r), 3, 4, 0, 5).named("b is almost a, so the target is almost c (and most cosines are negative)"),
+        Case(E2, a2, b2, c2, 1).named("k = 1"),
+        Case(E2, a2, b2, c2, V - 3).named("k = V - 3: every other row, ordered"),
     ]
 
 
-def _with_self(E, i, k):
-    u = F.normalize(E, dim=-1)  # (V, d)
-    return torch.topk(u @ u[i], k).indices  # row i (cosine 1) comes first
+def _analogy_no_exclusion(E, a, b, c, k):
+    sims = F.normalize(E, dim=-1) @ F.normalize(E[b] - E[a] + E[c], dim=0)
+    return torch.topk(sims, k).indices
 
 
-def _by_dot(E, i, k):
-    s = E @ E[i]  # (V,) unnormalised
-    s[i] = float("-inf")
-    return torch.topk(s, k).indices
+def _analogy_reversed(E, a, b, c, k):
+    return analogy(E, b, a, c, k)  # E[a] - E[b] + E[c]: the offset the wrong way round
 
 
-def _least_similar(E, i, k):
-    u = F.normalize(E, dim=-1)
-    s = u @ u[i]
-    s[i] = float("inf")
-    return torch.topk(s, k, largest=False).indices
+def _analogy_dot(E, a, b, c, k):
+    sims = E @ (E[b] - E[a] + E[c])  # unnormalised: long rows win
+    sims[[a, b, c]] = float("-inf")
+    return torch.topk(sims, k).indices
 
 
-def _by_distance(E, i, k):
-    dist = (E - E[i]).norm(dim=-1)  # (V,) Euclidean
-    dist[i] = float("inf")
-    return torch.topk(dist, k, largest=False).indices
+def _analogy_zeroed(E, a, b, c, k):
+    sims = F.normalize(E, dim=-1) @ F.normalize(E[b] - E[a] + E[c], dim=0)
+    sims[[a, b, c]] = 0.0  # 0 is not low enough: cosines go down to -1
+    return torch.topk(sims, k).indices
 
 
-def _self_zeroed(E, i, k):
-    u = F.normalize(E, dim=-1)
-    s = u @ u[i]
-    s[i] = 0.0  # 0 is not low enough: cosines go down to -1
-    return torch.topk(s, k).indices
+def _analogy_only_c(E, a, b, c, k):
+    sims = F.normalize(E, dim=-1) @ F.normalize(E[b] - E[a] + E[c], dim=0)
+    sims[c] = float("-inf")
+    return torch.topk(sims, k).indices
 
 
-def _argsort(E, i, k):
-    sims = torch.stack([F.cosine_similarity(E[j], E[i], dim=0) for j in range(E.shape[0])])
-    order = [int(j) for j in torch.argsort(sims, descending=True) if int(j) != i]
+def _analogy_argsort(E, a, b, c, k):
+    t = (E[b] - E[a] + E[c]).unsqueeze(0)  # (1, d)
+    sims = F.cosine_similarity(E, t, dim=-1)  # (V,)
+    order = [int(j) for j in torch.argsort(sims, descending=True) if int(j) not in (a, b, c)]
     return torch.tensor(order[:k])
 
 
-def _similarities(E, i, k):
-    return embedding.nearest_neighbours(E, i, k)[1]
-
-
 exercise(
-    "03.3", "Nearest neighbours in an embedding table", points=2,
-    reference=nearest_neighbours,
-    visible=[Case(SEED_E, 1, 2).named('the seed\'s table, the 2 words closest to "cat" (id 1)')],
-    hidden=_nn_cases,
+    "03.3", "Analogies in an embedding table", points=2, kind="transfer",
+    reference=analogy,
+    visible=_analogy_visible,
+    hidden=_analogy_cases,
     compare=exact(),
-    hint="Normalise the rows (F.normalize(E, dim=-1)), take the cosine of every row with row i "
-         "(a matrix-vector product), set row i's own value to float('-inf'), and return "
-         "torch.topk(sims, k).indices.",
+    hint="Build the target E[b] - E[a] + E[c], take the cosine of every row of E with it "
+         "(F.normalize the rows and the target, then a matrix-vector product), set the entries of a, b "
+         "and c to float('-inf'), and return torch.topk(sims, k).indices.",
     mistakes=[
-        Mistake("includes the token itself", _with_self,
-                hint="Every row has cosine 1 with itself, so it always wins. Exclude row i, e.g. set "
-                     "its similarity to float('-inf') before topk."),
-        Mistake("dot product instead of cosine", _by_dot,
-                hint="The dot product favours long rows. Normalise the rows to length 1 first "
-                     "(F.normalize(E, dim=-1)) so that only the direction counts."),
-        Mistake("least similar first", _least_similar,
-                hint="The nearest neighbours have the LARGEST cosine: torch.topk(sims, k) with "
-                     "largest=True (the default), most similar first."),
-        Mistake("Euclidean distance", _by_distance,
-                hint="Rank by cosine similarity, not by the distance |E[j] - E[i]|: the two disagree "
-                     "when rows have different lengths."),
-        Mistake("itself excluded with 0", _self_zeroed,
+        Mistake("the three given words not excluded", _analogy_no_exclusion,
+                hint="The target is built from E[a], E[b] and E[c], so it is often closest to one of "
+                     "them. Exclude a, b and c (set their similarities to float('-inf'))."),
+        Mistake("the offset the wrong way round", _analogy_reversed,
+                hint="'a is to b as c is to ?' moves c by the step from a to b: E[b] - E[a] + E[c], "
+                     "not E[a] - E[b] + E[c]."),
+        Mistake("dot product instead of cosine", _analogy_dot,
+                hint="Rank by cosine, not by the dot product, which favours long rows: normalise the "
+                     "rows (F.normalize(E, dim=-1)) before comparing."),
+        Mistake("the given words excluded with 0", _analogy_zeroed,
                 hint="Cosines can be negative (down to -1), so a similarity of 0 can still beat other "
-                     "rows. Use float('-inf') to exclude row i."),
-        Mistake("similarities instead of ids", _similarities,
-                hint="Return the ids (topk(...).indices, a LongTensor), not the similarity values."),
+                     "rows. Use float('-inf') to exclude a, b and c."),
+        Mistake("only c excluded", _analogy_only_c,
+                hint="Exclude all three given words, a and b as well as c: when b is close to a, "
+                     "the target is close to them too."),
     ],
-    alternatives=[Alternative("cosine per row, argsort, skip i", _argsort)],
+    alternatives=[Alternative("F.cosine_similarity, argsort, skip a, b, c", _analogy_argsort)],
 )
