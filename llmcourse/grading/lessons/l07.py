@@ -1,19 +1,17 @@
-"""Lesson 7 (Self-Attention Part 1) exercises: the four steps of attention, one at a time.
+"""Lesson 7 (Self-Attention Part 1) exercises.
 
-07.1 ``attention_scores(q, k)``: scaled scores ``q @ k^T / sqrt(d_k)``, shape ``(..., T_q, T_k)``.
-07.2 ``attention_weights(scores)``: softmax over the keys (the last dimension), stable for
-     large scores.
-07.3 ``self_attention(q, k, v)``: ``(out, weights)``, the weighted sum of the values.
+07.1 ``self_attention(q, k, v)`` (rebuild): ``(out, weights)``, the four steps of the lesson
+     written again from memory.
+07.2 ``attention_with_temperature(q, k, v, temperature)`` (transfer): the scores divided by a
+     temperature on top of ``sqrt(d_k)``; ``temperature = 1`` is plain attention.
+07.3 ``attend(q, k, v)`` (find the bug): an attention that normalises over the queries.
 
-The seed's dry run (three tokens, ``d_k = 4``) is the visible case of every exercise:
+The article's dry run (three tokens, ``d_k = 4``) is the visible case:
 
->>> import torch
->>> attention_scores(DRY_Q, DRY_K)
-tensor([[0.5000, 0.5000, 1.0000],
-        [0.5000, 0.5000, 0.0000],
-        [1.0000, 0.0000, 0.5000]])
 >>> self_attention(DRY_Q, DRY_K, DRY_V)[0][0].round(decimals=4)
 tensor([0.7259, 0.7259, 0.2741, 0.2741])
+>>> attention_with_temperature(DRY_Q, DRY_K, DRY_V, 0.5)[1][0].round(decimals=2)
+tensor([0.2100, 0.2100, 0.5800])
 """
 
 from __future__ import annotations
@@ -23,127 +21,22 @@ import math
 import torch
 
 from llmcourse import attention
-from llmcourse.grading import Case, Mistake, close, exercise
+from llmcourse.grading import Case, Mistake, exercise
 from llmcourse.grading.lessons._common import scaled
 from llmcourse.grading.registry import Alternative
 
-#: The seed's dry run: "The", "cat", "sat" with d_k = 4.
+#: The article's dry run: "The", "cat", "sat" with d_k = 4.
 DRY_Q = torch.tensor([[1.0, 0, 1, 0], [0, 1, 0, 1], [1, 1, 0, 0]])
 DRY_K = torch.tensor([[1.0, 1, 0, 0], [0, 0, 1, 1], [1, 0, 1, 0]])
 DRY_V = torch.tensor([[1.0, 0, 1, 0], [0, 1, 0, 1], [1, 1, 0, 0]])
 
 
-# --- 07.1 scaled scores -----------------------------------------------------------------------
 def attention_scores(q: torch.Tensor, k: torch.Tensor) -> torch.Tensor:
-    """Reference: ``q @ k^T / sqrt(d_k)`` with ``d_k = q.shape[-1]``."""
-    return q @ k.transpose(-2, -1) / math.sqrt(q.shape[-1])  # (..., T_q, T_k)
+    """``q @ k^T / sqrt(d_k)`` with ``d_k = q.shape[-1]``, shape ``(..., T_q, T_k)``."""
+    return q @ k.transpose(-2, -1) / math.sqrt(q.shape[-1])
 
 
-def _qk_cases(r):
-    """Shapes chosen so that every planted bug is visible: T_q != T_k != d_k, batches, 1 query."""
-    d = r.choice([6, 8, 16])
-    Tq, Tk = r.integer(2, 4), r.integer(5, 9)
-    B = r.integer(2, 3)
-    return [
-        Case(r.randn(Tq, d), r.randn(Tk, d)).named(f"{Tq} queries, {Tk} keys, d_k={d}"),
-        Case(r.randn(B, Tk, d), r.randn(B, Tk, d)).named("a batch of sequences (B, T, d_k)"),
-        Case(r.randn(B, 2, Tq, d), r.randn(B, 2, Tk, d)).named("batch and head dimensions (B, h, T, d_k)"),
-        Case(r.randn(1, d), r.randn(Tk, d)).named("a single query"),
-        Case(r.randn(B, Tq, d, scale=8.0), r.randn(B, Tk, d, scale=8.0)).named("large inputs (entries around 8)"),
-        Case(r.randn(B, Tq, 1), r.randn(B, Tk, 1)).named("d_k = 1"),
-    ]
-
-
-exercise(
-    "07.1", "Scaled attention scores", points=1,
-    reference=attention_scores,
-    visible=[Case(DRY_Q, DRY_K).named("the seed's dry run: The, cat, sat with d_k = 4")],
-    hidden=_qk_cases,
-    compare=scaled(atol=1e-5, rtol=1e-5),
-    hint="scores[..., i, j] = q_i . k_j / sqrt(d_k): q @ k.transpose(-2, -1) / math.sqrt(q.shape[-1]). "
-         "(k.T reverses all dimensions of a batched tensor; transpose(-2, -1) swaps only the last two.)",
-    mistakes=[
-        Mistake("not scaled", lambda q, k: q @ k.transpose(-2, -1),
-                hint="Divide the dot products by sqrt(d_k), where d_k = q.shape[-1] (2 in the dry run)."),
-        Mistake("divided by d_k instead of sqrt(d_k)", lambda q, k: q @ k.transpose(-2, -1) / q.shape[-1],
-                hint="The scale is the square root of d_k: math.sqrt(q.shape[-1]), not q.shape[-1]."),
-        Mistake("scaled by sqrt(number of keys)",
-                lambda q, k: q @ k.transpose(-2, -1) / math.sqrt(k.shape[-2]),
-                hint="d_k is the size of each query/key vector, q.shape[-1], not the number of tokens "
-                     "(shape[-2])."),
-        Mistake("keys times queries (transposed)",
-                lambda q, k: k @ q.transpose(-2, -1) / math.sqrt(q.shape[-1]),
-                hint="Row i must belong to query i: compute q @ k^T (shape (T_q, T_k)), not k @ q^T."),
-        Mistake("multiplied by sqrt(d_k)", lambda q, k: q @ k.transpose(-2, -1) * math.sqrt(q.shape[-1]),
-                hint="Scaling shrinks the scores: DIVIDE q @ k^T by sqrt(d_k), do not multiply."),
-    ],
-    alternatives=[Alternative("einsum", lambda q, k: torch.einsum("...qd,...kd->...qk", q, k) / math.sqrt(q.shape[-1])),
-                  Alternative("queries scaled first", lambda q, k: (q / q.shape[-1] ** 0.5) @ k.mT),
-                  Alternative("torch.matmul and torch.sqrt", lambda q, k: torch.matmul(q, k.transpose(-1, -2))
-                              / torch.sqrt(torch.tensor(float(q.size(-1)))))],
-)
-
-
-# --- 07.2 weights: softmax over the keys -------------------------------------------------------
-def attention_weights(scores: torch.Tensor) -> torch.Tensor:
-    """Reference: a stable softmax over the last dimension (one row per query sums to 1)."""
-    return attention.softmax(scores, dim=-1)  # (..., T_q, T_k)
-
-
-def _naive_softmax(s, dim=-1):
-    e = torch.exp(s)
-    return e / e.sum(dim=dim, keepdim=True)
-
-
-def _weight_cases(r):
-    Tq, Tk = r.integer(2, 4), r.integer(5, 8)
-    B = r.integer(2, 3)
-    return [
-        Case(r.randn(Tq, Tk, scale=2.0)).named(f"random scores ({Tq} queries, {Tk} keys)"),
-        Case(r.randn(B, Tk, Tk)).named("a batch of score matrices"),
-        Case(r.randn(Tq, Tk, scale=30.0) + 100.0).named("large scores (around 100)"),
-        Case(r.randn(1, Tk)).named("a single query"),
-        Case(r.randn(B, Tq, Tk) + torch.tensor([90.0, -150.0, 0.0, -40.0])[:Tq].unsqueeze(-1))
-        .named("rows on very different scales (shifted by +90, -150, 0, ...)"),
-        Case(torch.tensor([[0.0, 0.0], [-200.0, -200.0]])).named("two rows far apart: [[0, 0], [-200, -200]]"),
-        Case(r.randn(Tq, 1)).named("a single key (every weight is 1)"),
-    ]
-
-
-def _global_max(s):
-    e = torch.exp(s - s.max())  # one maximum for the whole tensor
-    return e / e.sum(dim=-1, keepdim=True)
-
-
-exercise(
-    "07.2", "Attention weights: softmax over the keys", points=1,
-    reference=attention_weights,
-    visible=[Case(attention_scores(DRY_Q, DRY_K)).named("the seed's scaled scores [[0.5, 0.5, 1], ...]")],
-    hidden=_weight_cases,
-    compare=close(atol=1e-6, rtol=1e-4),  # exp of large scores: float32 rounds x - max to ~1e-5 relative
-    hint="Subtract each row's maximum, exponentiate, divide by the row sum over the last dimension.",
-    mistakes=[
-        Mistake("softmax over the queries (dim=-2)", lambda s: attention.softmax(s, dim=-2),
-                hint="Each row (one query) must sum to 1: normalise over the keys, the last dimension "
-                     "(dim=-1). With dim=-2 (or dim=0 on a 2-D matrix) the columns sum to 1 instead."),
-        Mistake("no max subtraction", _naive_softmax,
-                hint="exp(100) and above overflow float32 to inf, and inf/inf is nan. Subtract each row's "
-                     "maximum (s.amax(dim=-1, keepdim=True)) first: it cancels out in the ratio."),
-        Mistake("divided by the total of all rows",
-                lambda s: torch.exp(s - s.amax(dim=-1, keepdim=True))
-                / torch.exp(s - s.amax(dim=-1, keepdim=True)).sum(),
-                hint="Divide by the sum of each row (sum(dim=-1, keepdim=True)), not the sum of the "
-                     "whole tensor."),
-        Mistake("one maximum for the whole tensor", _global_max,
-                hint="Subtract each row's own maximum, s.amax(dim=-1, keepdim=True): with one maximum "
-                     "for the whole tensor, a row far below it underflows to exp(...) = 0 and gives 0/0 = nan."),
-    ],
-    alternatives=[Alternative("torch.softmax", lambda s: torch.softmax(s, dim=-1)),
-                  Alternative("exp(x - logsumexp(x))", lambda s: torch.exp(s - torch.logsumexp(s, dim=-1, keepdim=True)))],
-)
-
-
-# --- 07.3 the whole thing ---------------------------------------------------------------------
+# --- 07.1 the whole thing, from memory ---------------------------------------------------------------------
 def self_attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor):
     """Reference: ``llmcourse.attention.scaled_dot_product_attention`` without a mask; returns
     ``(out, weights)``."""
@@ -186,9 +79,9 @@ def _softmax_over_queries(q, k, v):
 
 
 exercise(
-    "07.3", "Self-attention: weighted sum of the values", points=2,
+    "07.1", "Self-attention from memory", points=2, kind="rebuild",
     reference=self_attention,
-    visible=[Case(DRY_Q, DRY_K, DRY_V).named("the seed's dry run: The, cat, sat")],
+    visible=[Case(DRY_Q, DRY_K, DRY_V).named("the article's dry run: The, cat, sat")],
     hidden=_sdpa_cases,
     compare=scaled(atol=1e-5, rtol=1e-4),
     hint="out = softmax(q @ k^T / sqrt(d_k), dim=-1) @ v; return (out, weights).",
@@ -212,4 +105,148 @@ exercise(
     ],
     alternatives=[Alternative("einsum", _einsum_attention),
                   Alternative("F.scaled_dot_product_attention for the output", _torch_sdpa)],
+)
+
+
+# --- 07.2 temperature ------------------------------------------------------------------------------
+def attention_with_temperature(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, temperature: float):
+    """Reference: softmax(q k^T / (sqrt(d_k) * temperature)) over the keys; returns ``(out, weights)``."""
+    return attention.scaled_dot_product_attention(q, k, v, scale=1 / (math.sqrt(q.shape[-1]) * temperature))
+
+
+def _temp_cases(r):
+    dk, dv = r.choice([4, 8]), r.choice([3, 5])
+    Tq, Tk = r.integer(2, 4), r.integer(5, 7)
+    B = r.integer(2, 3)
+    return [
+        Case(r.randn(Tq, dk), r.randn(Tk, dk), r.randn(Tk, dv), 2.0).named("temperature 2 (flatter)"),
+        Case(r.randn(B, Tk, dk), r.randn(B, Tk, dk), r.randn(B, Tk, dv), 0.25).named("a batch, temperature 0.25"),
+        Case(r.randn(B, Tq, dk), r.randn(B, Tk, dk), r.randn(B, Tk, dv), 1.0).named("temperature 1 (plain attention)"),
+        Case(r.randn(Tq, dk, scale=3.0), r.randn(Tk, dk, scale=3.0), r.randn(Tk, dv), 0.05)
+        .named("a very low temperature (0.05): nearly one-hot rows"),
+        Case(r.randn(Tq, dk), r.randn(Tk, dk), r.randn(Tk, dv), 100.0).named("a very high temperature (100)"),
+    ]
+
+
+def _temp_times(q, k, v, t):
+    return attention.scaled_dot_product_attention(q, k, v, scale=t / math.sqrt(q.shape[-1]))
+
+
+def _temp_no_sqrt(q, k, v, t):
+    return attention.scaled_dot_product_attention(q, k, v, scale=1 / t)
+
+
+def _temp_after_softmax(q, k, v, t):
+    w = attention.softmax(attention_scores(q, k), dim=-1) / t   # rows no longer sum to 1
+    return w @ v, w
+
+
+def _temp_on_values(q, k, v, t):
+    out, w = attention.scaled_dot_product_attention(q, k, v)
+    return out / t, w
+
+
+def _temp_pow(q, k, v, t):
+    w = attention.softmax(attention_scores(q, k), dim=-1) ** (1 / t)
+    w = w / w.sum(dim=-1, keepdim=True)  # softmax(s / t) = softmax(s)^(1/t), renormalised
+    return w @ v, w
+
+
+exercise(
+    "07.2", "Attention with a temperature", points=2, kind="transfer",
+    reference=attention_with_temperature,
+    visible=[Case(DRY_Q, DRY_K, DRY_V, 0.5).named("the article's dry run at temperature 0.5")],
+    hidden=_temp_cases,
+    compare=scaled(atol=1e-5, rtol=1e-4),
+    hint="weights = softmax(q @ k^T / (sqrt(d_k) * temperature)) over the keys (dim=-1); "
+         "out = weights @ v; return (out, weights).",
+    mistakes=[
+        Mistake("multiplied by the temperature", _temp_times,
+                hint="A high temperature must flatten the weights: DIVIDE the scores by the temperature "
+                     "(as well as by sqrt(d_k)), do not multiply."),
+        Mistake("temperature instead of sqrt(d_k)", _temp_no_sqrt,
+                hint="The temperature comes on top of the usual scale: divide by sqrt(d_k) * temperature, "
+                     "not by the temperature alone."),
+        Mistake("weights divided after the softmax", _temp_after_softmax,
+                hint="Divide the scores before the softmax; dividing the weights afterwards breaks "
+                     "'each row sums to 1' and does not change which keys win."),
+        Mistake("output divided by the temperature", _temp_on_values,
+                hint="The temperature changes the weights (how sharp each row is), not the values: "
+                     "apply it to the scores before the softmax."),
+    ],
+    alternatives=[Alternative("softmax(s)^(1/t), renormalised", _temp_pow),
+                  Alternative("einsum", lambda q, k, v, t: (lambda w: (w @ v, w))(torch.softmax(
+                      torch.einsum("...qd,...kd->...qk", q, k) / (q.size(-1) ** 0.5 * t), dim=-1)))],
+)
+
+
+# --- 07.3 find the bug: the weights are normalised over the queries ---------------------------------
+def attend(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor):
+    """Reference: unmasked attention, ``(out, weights)``."""
+    return attention.scaled_dot_product_attention(q, k, v)
+
+
+def _attend_given(q, k, v):
+    scores = q @ k.transpose(-2, -1) / math.sqrt(q.shape[-1])
+    weights = torch.softmax(scores, dim=-2)
+    return weights @ v, weights
+
+
+def _attend_dim0(q, k, v):
+    weights = torch.softmax(attention_scores(q, k), dim=0)  # right on one matrix, wrong on a batch
+    return weights @ v, weights
+
+
+def _attend_transposed(q, k, v):
+    weights = torch.softmax(attention_scores(q, k), dim=-2).transpose(-2, -1)  # columns became rows
+    return weights @ v, weights
+
+
+def _attend_unscaled(q, k, v):
+    weights = torch.softmax(q @ k.transpose(-2, -1), dim=-1)
+    return weights @ v, weights
+
+
+def _attend_sum_norm(q, k, v):
+    e = attention_scores(q, k).exp()
+    weights = e / e.sum()  # the whole tensor sums to 1, not each row
+    return weights @ v, weights
+
+
+def _attend_cases(r):
+    dk, dv = r.choice([4, 8]), r.choice([3, 5])
+    Tq, Tk = r.integer(2, 4), r.integer(5, 7)
+    B = r.integer(2, 3)
+    return [
+        Case(r.randn(Tk, dk), r.randn(Tk, dk), r.randn(Tk, dv)).named(f"one sequence of {Tk} tokens"),
+        Case(r.randn(B, Tq, dk), r.randn(B, Tk, dk), r.randn(B, Tk, dv)).named("a batch, T_q != T_k"),
+        Case(r.randn(B, 2, Tk, dk), r.randn(B, 2, Tk, dk), r.randn(B, 2, Tk, dv)).named("batch and heads"),
+        Case(r.randn(B, 1, dk), r.randn(B, Tk, dk), r.randn(B, Tk, dv)).named("one query per sequence"),
+    ]
+
+
+exercise(
+    "07.3", "Find the bug: weights that do not sum to 1", points=1, kind="find the bug",
+    reference=attend, given=_attend_given,
+    visible=[Case(DRY_Q, DRY_K, DRY_V).named("the article's dry run: The, cat, sat")],
+    hidden=_attend_cases,
+    compare=scaled(atol=1e-5, rtol=1e-4),
+    hint="Each query's row of weights must sum to 1 over the keys: the softmax runs over the last "
+         "dimension (dim=-1). Check weights.sum(dim=-1).",
+    mistakes=[
+        Mistake("softmax over dim=0", _attend_dim0,
+                hint="dim=0 is the batch on a batched input: normalise over the keys, dim=-1, which is "
+                     "right for any number of leading dimensions."),
+        Mistake("weights transposed instead of recomputed", _attend_transposed,
+                hint="Transposing the column-normalised weights makes rows sum to 1 but gives query i the "
+                     "weights that belonged to key i. Compute softmax(scores, dim=-1) instead."),
+        Mistake("scale dropped", _attend_unscaled,
+                hint="Keep the division by sqrt(d_k): the bug was only in the softmax's dimension."),
+        Mistake("normalised by the total of all rows", _attend_sum_norm,
+                hint="Divide by each row's sum (keepdim=True over dim=-1), not by the sum of everything."),
+    ],
+    alternatives=[Alternative("einsum", _einsum_attention),
+                  Alternative("normalise by hand over the keys", lambda q, k, v: (lambda e: (
+        e / e.sum(-1, keepdim=True) @ v, e / e.sum(-1, keepdim=True)))(
+        (attention_scores(q, k) - attention_scores(q, k).amax(-1, keepdim=True)).exp()))],
 )

@@ -1,16 +1,16 @@
-"""Lesson 9 (Query, Key, Value) exercises: the three projections, separate and fused.
+"""Lesson 9 (Query, Key, Value) exercises.
 
-09.1 ``project_qkv(x, W_q, W_k, W_v)``: ``(q, k, v)`` with ``q = x @ W_q`` (the seed's
-     orientation: ``W`` is ``(d_model, d_k)``).
-09.2 ``split_qkv_weight(w_qkv)``: a fused ``nn.Linear`` weight ``(3 * d_k, d_model)`` (``W_Q^T``,
-     ``W_K^T``, ``W_V^T`` stacked, GPT-2's ``c_attn`` layout) -> ``(W_q, W_k, W_v)``, each
-     ``(d_model, d_k)`` so that ``q = x @ W_q``.
-09.3 ``fused_head(x, w_qkv, b_qkv)``: one head from a fused projection, unmasked.
+09.1 ``cross_attention(x, memory, W_q, W_k, W_v)`` (transfer): queries from one sequence, keys
+     and values from another (the article's orientation, ``q = x @ W_q``), unmasked.
+09.2 ``fused_head(x, w_qkv, b_qkv)`` (rebuild): one head from a fused ``nn.Linear`` projection.
+09.3 (predict): the shape of GPT-2 small's fused ``c_attn.weight``.
 
->>> w = torch.arange(12.).view(6, 2)          # d_k = 2, d_model = 2: rows 0-1 are W_Q^T
->>> split_qkv_weight(w)[0]
-tensor([[0., 2.],
-        [1., 3.]])
+>>> x, mem = torch.randn(2, 3, 4), torch.randn(2, 5, 4)
+>>> W = torch.eye(4)
+>>> cross_attention(x, mem, W, W, W).shape        # one output per query, built from the memory
+torch.Size([2, 3, 4])
+>>> gpt2_c_attn_shape()
+(2304, 768)
 """
 
 from __future__ import annotations
@@ -21,11 +21,11 @@ import torch
 import torch.nn.functional as F
 
 from llmcourse import attention
-from llmcourse.grading import Case, Mistake, close, exercise
+from llmcourse.grading import Case, Mistake, exact, exercise
 from llmcourse.grading.lessons._common import scaled
 from llmcourse.grading.registry import Alternative
 
-#: The seed's embedding rows for "the", "cat", "sat" (lesson 3), d_model = 4.
+#: The article's embedding rows for "the", "cat", "sat" (lesson 3), d_model = 4.
 SEED_X = torch.tensor([[0.12, -0.50, 0.33, 0.78],
                        [0.78, 0.30, -0.12, 0.45],
                        [0.45, -0.10, 0.67, -0.23]])
@@ -36,91 +36,75 @@ def _lesson_weights(d_model=4, d_k=4, seed=9):
     return tuple(torch.randn(d_model, d_k, generator=g) for _ in range(3))  # W_q, W_k, W_v
 
 
-# --- 09.1 the three projections -------------------------------------------------------------
-def project_qkv(x: torch.Tensor, W_q: torch.Tensor, W_k: torch.Tensor, W_v: torch.Tensor):
-    """Reference: ``(x @ W_q, x @ W_k, x @ W_v)``."""
-    return x @ W_q, x @ W_k, x @ W_v  # each (..., T, d_k) or (..., T, d_v)
+# --- 09.1 cross-attention ---------------------------------------------------------------------------
+def cross_attention(x, memory, W_q, W_k, W_v):
+    """Reference: ``softmax((x W_q)(memory W_k)^T / sqrt(d_k)) (memory W_v)``, ``(..., T_x, d_v)``."""
+    return attention.scaled_dot_product_attention(x @ W_q, memory @ W_k, memory @ W_v)[0]
 
 
-def _proj_cases(r):
-    out = []
+def _ca_self(x, memory, W_q, W_k, W_v):
+    return attention.scaled_dot_product_attention(x @ W_q, x @ W_k, x @ W_v)[0]
+
+
+def _ca_queries_from_memory(x, memory, W_q, W_k, W_v):
+    return attention.scaled_dot_product_attention(memory @ W_q, x @ W_k, x @ W_v)[0]
+
+
+def _ca_scale_d_model(x, memory, W_q, W_k, W_v):
+    return attention.scaled_dot_product_attention(x @ W_q, memory @ W_k, memory @ W_v,
+                                                  scale=1 / math.sqrt(x.shape[-1]))[0]
+
+
+def _ca_einsum(x, memory, W_q, W_k, W_v):
+    q = torch.einsum("...td,dk->...tk", x, W_q)
+    k = torch.einsum("...sd,dk->...sk", memory, W_k)
+    v = torch.einsum("...sd,dk->...sk", memory, W_v)
+    w = torch.softmax(torch.einsum("...tk,...sk->...ts", q, k) / q.shape[-1] ** 0.5, dim=-1)
+    return torch.einsum("...ts,...sk->...tk", w, v)
+
+
+def _ca_cases(r):
     d, dk, dv = r.choice([6, 8]), r.choice([3, 4]), r.choice([2, 5])
-    B, T = r.integer(2, 3), r.integer(2, 6)
-    out.append(Case(r.randn(B, T, d), r.randn(d, dk), r.randn(d, dk), r.randn(d, dv))
-               .named(f"a batch ({B}, {T}, {d}), d_k={dk}, d_v={dv}"))
-    d = r.choice([4, 6])
-    out.append(Case(r.randn(T, d), r.randn(d, d), r.randn(d, d), r.randn(d, d))
-               .named(f"square matrices (d_model = d_k = {d})"))
-    out.append(Case(r.randn(1, d), r.randn(d, 3), r.randn(d, 3), r.randn(d, 3)).named("a single token"))
-    return out
+    B, Tx, Tm = r.integer(2, 3), r.integer(2, 4), r.integer(5, 8)
+    W = (r.randn(d, dk, scale=0.5), r.randn(d, dk, scale=0.5), r.randn(d, dv))
+    return [
+        Case(r.randn(B, Tx, d), r.randn(B, Tx, d), *W).named(f"equal lengths ({Tx}), d_k={dk}, d_v={dv}"),
+        Case(r.randn(B, Tx, d), r.randn(B, Tm, d), *W).named(f"{Tx} queries reading a memory of {Tm} tokens"),
+        Case(r.randn(B, Tm, d), r.randn(B, Tx, d), *W).named(f"{Tm} queries reading a memory of {Tx} tokens"),
+        Case(r.randn(1, d), r.randn(Tm, d), *W).named("one query, no batch"),
+        Case(r.randn(B, Tx, d), r.randn(B, 1, d), *W).named("a memory of one token"),
+    ]
+
+
+def _ca_visible(r):
+    W_q, W_k, W_v = _lesson_weights()
+    mem = torch.tensor([[0.5, 0.1, -0.3, 0.2], [-0.4, 0.6, 0.2, 0.1], [0.3, -0.2, 0.5, -0.6]])
+    return [Case(SEED_X, mem, W_q, W_k, W_v).named("the, cat, sat (queries) reading a memory of 3 other vectors")]
 
 
 exercise(
-    "09.1", "Queries, keys and values from token vectors", points=1,
-    reference=project_qkv,
-    visible=[Case(SEED_X, *_lesson_weights()).named("the seed's embeddings of the, cat, sat and the lesson's W")],
-    hidden=_proj_cases,
-    compare=scaled(atol=1e-5, rtol=1e-5),
-    hint="Each projection is one matrix product: q = x @ W_q, k = x @ W_k, v = x @ W_v; return them "
-         "in the order (q, k, v).",
+    "09.1", "Cross-attention", points=2, kind="transfer",
+    reference=cross_attention,
+    visible=_ca_visible,
+    hidden=_ca_cases,
+    compare=scaled(atol=1e-5, rtol=1e-4),
+    hint="q = x @ W_q from the sequence that asks; k = memory @ W_k and v = memory @ W_v from the "
+         "sequence that is read; out = softmax(q k^T / sqrt(d_k)) v, one row per query: (..., T_x, d_v).",
     mistakes=[
-        Mistake("weights transposed", lambda x, a, b, c: (x @ a.T, x @ b.T, x @ c.T),
-                hint="Here W has shape (d_model, d_k) (the seed's orientation), so q = x @ W_q. x @ W.T is "
-                     "what nn.Linear does with its (out, in) weight."),
-        Mistake("one matrix for all three", lambda x, a, b, c: (x @ a, x @ a, x @ a),
-                hint="Use W_q for the queries, W_k for the keys and W_v for the values."),
-        Mistake("returned in the wrong order", lambda x, a, b, c: (x @ b, x @ a, x @ c),
-                hint="Return (q, k, v): queries first, then keys, then values."),
+        Mistake("keys and values from x (self-attention)", _ca_self,
+                hint="In cross-attention the keys AND the values come from memory: k = memory @ W_k, "
+                     "v = memory @ W_v. Only the queries come from x."),
+        Mistake("queries from memory", _ca_queries_from_memory,
+                hint="The queries come from x (one output row per position of x), the keys and values "
+                     "from memory."),
+        Mistake("scaled by sqrt(d_model)", _ca_scale_d_model,
+                hint="Scale by sqrt(d_k), the length of a query (W_q.shape[-1]), not the input width."),
     ],
-    alternatives=[Alternative("einsum", lambda x, a, b, c: tuple(torch.einsum("...td,dk->...tk", x, w) for w in (a, b, c))),
-                  Alternative("F.linear with the transposed weights", lambda x, a, b, c: tuple(F.linear(x, w.T) for w in (a, b, c)))],
+    alternatives=[Alternative("einsum", _ca_einsum)],
 )
 
 
-# --- 09.2 splitting a fused weight ------------------------------------------------------------
-def split_qkv_weight(w_qkv: torch.Tensor):
-    """Reference: chunk the rows into three, transpose each to (d_model, d_k)."""
-    w_q, w_k, w_v = w_qkv.chunk(3, dim=0)  # each (d_k, d_model), nn.Linear's (out, in)
-    return w_q.T, w_k.T, w_v.T  # each (d_model, d_k): q = x @ W_q
-
-
-def _split_cases(r):
-    out = []
-    for dk, d in ((4, 4), (2, 6), (5, 3), (8, 8)):
-        out.append(Case(r.randn(3 * dk, d)).named(f"c_attn weight of shape ({3 * dk}, {d}): d_k={dk}, d_model={d}"))
-    return out
-
-
-def _interleaved(w):
-    return w[0::3].T, w[1::3].T, w[2::3].T
-
-
-exercise(
-    "09.2", "Split a fused QKV weight", points=1,
-    reference=split_qkv_weight,
-    visible=[Case(torch.arange(24.0).view(6, 4) / 10).named(
-        "a numbered (6, 4) weight: d_k = 2, d_model = 4")],
-    hidden=_split_cases,
-    compare=close(atol=0, rtol=0),
-    hint="The rows are [W_Q^T; W_K^T; W_V^T]: w_qkv.chunk(3, dim=0) gives three (d_k, d_model) blocks; "
-         "transpose each to (d_model, d_k).",
-    mistakes=[
-        Mistake("not transposed", lambda w: tuple(w.chunk(3, dim=0)),
-                hint="Each block of rows is W^T in nn.Linear's (out, in) layout; return block.T so that "
-                     "q = x @ W_q."),
-        Mistake("interleaved rows", _interleaved,
-                hint="The three matrices are stacked one after the other (rows 0..d_k-1 are the queries), "
-                     "not interleaved row by row: use chunk(3, dim=0) or slicing by blocks."),
-        Mistake("wrong order", lambda w: tuple(b.T for b in w.chunk(3, dim=0)[::-1]),
-                hint="The order of the blocks is queries, keys, values (GPT-2's c_attn and PyTorch's "
-                     "in_proj_weight)."),
-    ],
-    alternatives=[Alternative("view(3, d_k, d_model)", lambda w: tuple(w.view(3, -1, w.shape[1]).transpose(1, 2).unbind(0))),
-                  Alternative("slices", lambda w: tuple(w[i * (w.shape[0] // 3):(i + 1) * (w.shape[0] // 3)].T for i in range(3)))],
-)
-
-
-# --- 09.3 one head from a fused projection -------------------------------------------------------
+# --- 09.2 one head from a fused projection, from memory -------------------------------------------------------
 def fused_head(x: torch.Tensor, w_qkv: torch.Tensor, b_qkv: torch.Tensor) -> torch.Tensor:
     """Reference: ``F.linear`` then split into q, k, v (head_size each) and unmasked attention."""
     hs = w_qkv.shape[0] // 3
@@ -160,9 +144,9 @@ def _lesson_head_case():
 
 
 exercise(
-    "09.3", "One head from a fused projection", points=2,
+    "09.2", "One head from a fused projection, from memory", points=2, kind="rebuild",
     reference=fused_head,
-    visible=[_lesson_head_case().named("the seed's the, cat, sat: d_model=4, head_size=2")],
+    visible=[_lesson_head_case().named("the article's the, cat, sat: d_model=4, head_size=2")],
     hidden=_head_cases,
     compare=scaled(atol=1e-5, rtol=1e-4),
     hint="qkv = x @ w_qkv.T + b_qkv (shape (B, T, 3*hs)); q, k, v = qkv.split(hs, dim=-1); then "
@@ -179,4 +163,30 @@ exercise(
                 hint="The last head_size channels are the values; the middle ones are the keys."),
     ],
     alternatives=[Alternative("x @ w.T + b, chunk, softmax", _by_hand)],
+)
+
+
+# --- 09.3 predict: GPT-2 small's fused weight -------------------------------------------------------
+def gpt2_c_attn_shape():
+    """Reference: ``nn.Linear(768, 3 * 768).weight.shape`` as a tuple, ``(out, in)``."""
+    return (3 * 768, 768)
+
+
+exercise(
+    "09.3", "The shape of GPT-2's fused projection", points=1, kind="predict",
+    reference=gpt2_c_attn_shape,
+    visible=[Case()],
+    hidden=lambda r: [],
+    compare=exact(),
+    hint="c_attn = nn.Linear(d, 3 * d) with d = 768; nn.Linear stores its weight as (out, in).",
+    mistakes=[
+        Mistake("the article's orientation (in, out)", lambda: (768, 3 * 768),
+                hint="nn.Linear stores (out, in): the fused layer maps 768 channels to 3 * 768, so its "
+                     "weight is (3 * 768, 768)."),
+        Mistake("one projection, not three", lambda: (768, 768),
+                hint="The fused matrix holds W_Q, W_K and W_V stacked: 3 * 768 output channels."),
+        Mistake("one head's slice", lambda: (3 * 64, 768),
+                hint="c_attn projects all 12 heads at once: 3 * 768 outputs, not 3 * 64."),
+    ],
+    alternatives=[Alternative("a torch.Size", lambda: torch.Size([2304, 768]))],
 )
