@@ -1,6 +1,7 @@
-"""Named analysis helpers that lessons call in one line, one module per concept.
+"""Analyses that lessons run in one call, one module per concept they measure: a lesson explains
+what its helper computes in a sentence and shows the result, so its cells stay short.
 
->>> import llmcourse.experiments
->>> llmcourse.experiments.__name__
-'llmcourse.experiments'
+>>> from llmcourse.experiments import softmax_scaling
+>>> softmax_scaling.__name__
+'llmcourse.experiments.softmax_scaling'
 """

@@ -1,16 +1,22 @@
 """Lesson 10 (Causal Masking) exercises: the worked example every lesson's grader copies.
 
-10.1 ``causal_mask(T)``: the boolean ``(T, T)`` mask, ``True`` where a query may attend.
-10.2 ``masked_softmax(scores, mask)``: a numerically stable softmax over the keys in which
-     masked positions get weight exactly 0.
-10.3 ``causal_mask_cached(T_q, T_k)``: the mask when the ``T_q`` queries are the last of ``T_k``
-     positions (generation with a KV cache): query ``i`` sees keys ``j <= i + T_k - T_q``.
-10.4 ``causal_attention(q, k, v)``: ``(out, weights)`` of scaled dot-product attention with that
-     mask, for self-attention and for new queries against cached keys.
+10.1 ``causal_mask(T)`` (rebuild): the boolean ``(T, T)`` mask, ``True`` where a query may attend.
+10.2 ``masked_softmax(scores, mask)`` (find the bug): a numerically stable softmax over the keys
+     in which masked positions get weight exactly 0; the given code fills ``-inf`` where the mask is
+     True, so every query reads exactly the keys it must not see.
+10.3 ``sliding_window_mask(T, window)`` (transfer): causal, and each query sees only its last
+     ``window`` positions (itself included), as in Mistral's sliding-window attention.
+10.4 ``padding_causal_mask(lengths, T)`` (transfer): one ``(T, T)`` mask per sequence of a batch
+     padded at the end: causal, and no query sees a padding key.
 
->>> import torch
->>> masked_softmax(torch.tensor([[2.0, 1.0, 0.5, 0.0]]), torch.tensor([[True, True, False, False]]))
-tensor([[0.7311, 0.2689, 0.0000, 0.0000]])
+>>> padding_causal_mask(torch.tensor([3, 1]), 3).int()
+tensor([[[1, 0, 0],
+         [1, 1, 0],
+         [1, 1, 1]],
+<BLANKLINE>
+        [[1, 0, 0],
+         [1, 0, 0],
+         [1, 0, 0]]], dtype=torch.int32)
 """
 
 from __future__ import annotations
@@ -18,8 +24,7 @@ from __future__ import annotations
 import torch
 
 from llmcourse import attention
-from llmcourse.grading import Case, Mistake, exact, exercise, close
-from llmcourse.grading.lessons._common import scaled
+from llmcourse.grading import Case, Mistake, close, exact, exercise
 from llmcourse.grading.registry import Alternative
 
 NEG_INF = float("-inf")
@@ -36,7 +41,7 @@ def _ones(T):
 
 
 exercise(
-    "10.1", "The causal mask", points=1,
+    "10.1", "The causal mask", points=1, kind="rebuild",
     reference=causal_mask,
     visible=[Case(4).named("the lesson's 4-token example")],
     hidden=lambda r: [Case(1), Case(2)] + [Case(r.integer(3, 16)) for _ in range(4)],
@@ -139,11 +144,18 @@ def _global_max(scores, mask):
     return e / e.sum(dim=-1, keepdim=True)
 
 
+def _given_softmax(scores, mask):
+    """The broken code of 10.2: -inf where the mask is True, so each query sees only the keys it
+    must not see (for the causal mask: the future)."""
+    return attention.softmax(scores.masked_fill(mask, NEG_INF), dim=-1)
+
+
 exercise(
-    "10.2", "Masked, numerically stable softmax", points=2,
+    "10.2", "A masked softmax that reads the future", points=2, kind="find the bug",
+    given=_given_softmax,
     reference=masked_softmax,
     visible=[Case(torch.tensor([2.0, 1.0, 0.5, 0.0]).repeat(4, 1), causal_mask(4))
-             .named("the seed's logits [2, 1, 0.5, 0] in every row, causal mask")],
+             .named("the article's logits [2, 1, 0.5, 0] in every row, causal mask")],
     hidden=_softmax_cases,
     compare=close(atol=1e-6, rtol=3e-4),  # exp(x - c) for scores near 1000 is good to ~1e-4 in float32
     hint="Fill masked scores with -inf, subtract each row's maximum, exponentiate, and divide by "
@@ -160,10 +172,6 @@ exercise(
                 lambda s, m: attention.softmax(s.masked_fill(~m, 0.0), dim=-1),
                 hint="A score of 0 still gets weight exp(0) > 0. Fill masked scores with "
                      "float('-inf') so their weight is exactly 0."),
-        Mistake("mask inverted",
-                lambda s, m: attention.softmax(s.masked_fill(m, NEG_INF), dim=-1),
-                hint="True in the mask means 'may attend': fill the positions where the mask is "
-                     "False (~mask) with -inf."),
         Mistake("mask ignored", lambda s, m: attention.softmax(s, dim=-1),
                 hint="Apply the mask before the softmax: scores.masked_fill(~mask, float('-inf'))."),
         Mistake("mask applied after the softmax", lambda s, m: attention.softmax(s, dim=-1) * m,
@@ -188,154 +196,118 @@ exercise(
 )
 
 
-# --- 10.3 the causal mask with a KV cache -------------------------------------------------------
-def causal_mask_cached(T_q: int, T_k: int) -> torch.Tensor:
-    """Reference: ``llmcourse.attention.causal_mask(T_q, T_k)``: the queries are the *last*
-    ``T_q`` of ``T_k`` positions, so query ``i`` may see keys ``j <= i + (T_k - T_q)``."""
-    return attention.causal_mask(T_q, T_k)
+# --- 10.3 a sliding-window mask ---------------------------------------------------------------
+def sliding_window_mask(T: int, window: int) -> torch.Tensor:
+    """Reference: ``(T, T)`` bool, True where ``i - window < j <= i``: query ``i`` sees itself and
+    the ``window - 1`` positions before it."""
+    i = torch.arange(T).unsqueeze(1)  # (T, 1) query positions
+    j = torch.arange(T)  # (T,) key positions
+    return (j <= i) & (j > i - window)  # (T, T)
 
 
-def _cached_mask_cases(r):
-    T_k = r.integer(4, 12)
-    T_q = r.integer(2, T_k - 1)
+def _window_cases(r):
+    T = r.integer(5, 12)
     return [
-        Case(1, r.integer(2, 12)).named("one new token after a cached prefix"),
-        Case(T_q, T_k).named(f"{T_q} new tokens after {T_k - T_q} cached ones"),
-        Case(T_k, T_k).named("no cache: T_q = T_k"),
-        Case(1, 1).named("the very first token"),
+        Case(T, r.integer(2, T - 2)).named(f"T={T}, a window shorter than the sequence"),
+        Case(T, 1).named("window = 1: each token sees only itself"),
+        Case(T, T).named("window = T: the plain causal mask"),
+        Case(T, T + 3).named("a window longer than the sequence"),
+        Case(1, r.integer(1, 4)).named("a single token"),
+        Case(r.integer(8, 16), r.integer(3, 5)).named("a longer sequence"),
     ]
 
 
+def _band(T, lo, hi):
+    """(T, T) bool, True where lo <= i - j <= hi."""
+    d = torch.arange(T).unsqueeze(1) - torch.arange(T)  # (T, T): i - j
+    return (d >= lo) & (d <= hi)
+
+
 exercise(
-    "10.3", "The causal mask with a KV cache", points=1,
-    reference=causal_mask_cached,
-    visible=[Case(2, 5).named("2 new queries after 3 cached keys (positions 3 and 4 of 0..4)")],
-    hidden=_cached_mask_cases,
+    "10.3", "A sliding-window mask", points=1, kind="transfer",
+    reference=sliding_window_mask,
+    visible=[Case(6, 3).named("6 tokens, a window of 3")],
+    hidden=_window_cases,
     compare=exact(),
-    hint="Query i sits at absolute position i + (T_k - T_q); it may see every key j up to that "
-         "position: torch.tril(torch.ones(T_q, T_k, dtype=torch.bool), diagonal=T_k - T_q).",
+    hint="Query i may see key j when j <= i (causal) and j > i - window (recent enough): "
+         "compare torch.arange(T).unsqueeze(1) (queries) with torch.arange(T) (keys).",
     mistakes=[
-        Mistake("aligned top-left (ignores the cached positions)",
-                lambda T_q, T_k: torch.tril(torch.ones(T_q, T_k, dtype=torch.bool)),
-                hint="With a cache the queries are the LAST T_q positions, not the first: shift the "
-                     "diagonal by the number of cached keys, tril(..., diagonal=T_k - T_q). (PyTorch's "
-                     "is_causal=True makes this very mistake when T_q != T_k.)"),
-        Mistake("offset one too large (sees the next token)",
-                lambda T_q, T_k: torch.tril(torch.ones(T_q, T_k, dtype=torch.bool), diagonal=T_k - T_q + 1),
-                hint="A query may see itself and the past, not the key after it: the diagonal offset "
-                     "is T_k - T_q exactly."),
-        Mistake("offset one too small (cannot see itself)",
-                lambda T_q, T_k: torch.tril(torch.ones(T_q, T_k, dtype=torch.bool), diagonal=T_k - T_q - 1),
-                hint="Each query must see its own position: the diagonal offset is T_k - T_q, not "
-                     "T_k - T_q - 1."),
-        Mistake("transposed: shape (T_k, T_q)",
-                lambda T_q, T_k: torch.tril(torch.ones(T_q, T_k, dtype=torch.bool), diagonal=T_k - T_q).T,
-                hint="Rows are queries and columns are keys: the mask has shape (T_q, T_k)."),
-        Mistake("float mask",
-                lambda T_q, T_k: torch.tril(torch.ones(T_q, T_k), diagonal=T_k - T_q),
-                hint="Return a boolean mask (dtype=torch.bool): create it with "
-                     "torch.ones(T_q, T_k, dtype=torch.bool)."),
+        Mistake("a window one too wide", lambda T, w: _band(T, 0, w),
+                hint="With window w a query sees w positions in all, itself included: i - j runs from 0 "
+                     "to w - 1, not to w."),
+        Mistake("not causal: a window on both sides", lambda T, w: _band(T, -(w - 1), w - 1),
+                hint="The window looks back only: keys after the query (j > i) stay masked, as in "
+                     "the causal mask."),
+        Mistake("cannot see itself", lambda T, w: _band(T, 1, w),
+                hint="The diagonal stays True: a token always sees itself. i - j runs from 0 to w - 1."),
+        Mistake("causal only, window ignored", lambda T, w: _band(T, 0, T),
+                hint="Also mask the keys that are too old: j must be greater than i - window."),
+        Mistake("float mask", lambda T, w: _band(T, 0, w - 1).float(),
+                hint="Return a boolean mask (dtype=torch.bool), True = may attend."),
     ],
-    alternatives=[Alternative("arange comparison", lambda T_q, T_k: torch.arange(T_k) <= torch.arange(T_q).unsqueeze(1) + (T_k - T_q)),
-                  Alternative("last T_q rows of a (T_k, T_k) mask", lambda T_q, T_k: torch.tril(torch.ones(T_k, T_k)).bool()[T_k - T_q:])],
+    alternatives=[Alternative("tril minus a lower tril",
+                              lambda T, w: torch.tril(torch.ones(T, T, dtype=torch.bool))
+                              & ~torch.tril(torch.ones(T, T, dtype=torch.bool), diagonal=-w)),
+                  Alternative("a loop over the rows", lambda T, w: torch.stack(
+                      [torch.tensor([i - w < j <= i for j in range(T)], dtype=torch.bool) for i in range(T)])
+                      if T else torch.ones(0, 0, dtype=torch.bool))],
 )
 
 
-# --- 10.4 causal attention --------------------------------------------------------------------
-def causal_attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor):
-    """Reference: ``llmcourse.attention.scaled_dot_product_attention(q, k, v, is_causal=True)``,
-    which aligns the mask bottom-right (queries are the last ``T_q`` of ``T_k`` positions).
-    Returns ``(out (..., T_q, d_v), weights (..., T_q, T_k))``."""
-    return attention.scaled_dot_product_attention(q, k, v, is_causal=True)
+# --- 10.4 a padding mask for a batch of sequences of different lengths ----------------------------
+def padding_causal_mask(lengths: torch.Tensor, T: int) -> torch.Tensor:
+    """Reference: ``(B, T, T)`` bool; sequence ``b`` has ``lengths[b]`` real tokens followed by
+    padding; entry ``[b, i, j]`` is True when ``j <= i`` and ``j < lengths[b]``."""
+    causal = attention.causal_mask(T)  # (T, T)
+    real = torch.arange(T) < lengths.unsqueeze(1)  # (B, T): which keys are real tokens
+    return causal & real.unsqueeze(1)  # (B, T, T): key axis masked, the same for every query
 
 
-def _scores(q, k):
-    return q @ k.transpose(-2, -1) / q.shape[-1] ** 0.5  # (..., T_q, T_k)
-
-
-def _attend(q, k, v, mask=None, fill=NEG_INF, scale=True, dim=-1, after=False):
-    """A configurable (and mostly wrong) attention for the planted bugs below."""
-    s = _scores(q, k) if scale else q @ k.transpose(-2, -1)  # (..., T_q, T_k)
-    if mask is not None and not after:
-        s = s.masked_fill(~mask, fill)
-    w = attention.softmax(s, dim=dim)
-    if mask is not None and after:
-        w = w * mask
-    return w @ v, w
-
-
-def _bottom_right(q, k):
-    return attention.causal_mask(q.shape[-2], k.shape[-2])
-
-
-def _top_left(q, k):
-    return torch.tril(torch.ones(q.shape[-2], k.shape[-2], dtype=torch.bool))
-
-
-def _with_torch_sdpa(q, k, v):
-    mask = torch.ones(q.shape[-2], k.shape[-2], dtype=torch.bool).tril(diagonal=k.shape[-2] - q.shape[-2])
-    s = torch.einsum("...qd,...kd->...qk", q, k) / q.shape[-1] ** 0.5
-    w = torch.softmax(s + torch.log(mask.float()), dim=-1)
-    return torch.nn.functional.scaled_dot_product_attention(q, k, v, attn_mask=mask), w
-
-
-def _dry_run():
-    """The seed's Q, K, V for "The cat sat" (d_k = 4), as in lesson 7."""
-    q = torch.tensor([[1.0, 0, 1, 0], [0, 1, 0, 1], [1, 1, 0, 0]])
-    k = torch.tensor([[1.0, 1, 0, 0], [0, 0, 1, 1], [1, 0, 1, 0]])
-    v = torch.tensor([[1.0, 0, 1, 0], [0, 1, 0, 1], [1, 1, 0, 0]])
-    return q, k, v
-
-
-def _attention_cases(r):
-    d = r.choice([4, 8, 16])
-    T = r.integer(3, 7)
-    T_k = r.integer(4, 9)
-    T_q = r.integer(2, T_k - 1)
-    B, H = 2, r.integer(2, 3)
+def _padding_cases(r):
+    T = r.integer(4, 9)
+    B = r.integer(3, 5)
+    lengths = r.randint(1, T + 1, B)
+    lengths[0], lengths[1] = T, r.integer(1, T - 1)  # one full sequence, one padded
     return [
-        Case(r.randn(T, d), r.randn(T, d), r.randn(T, d)).named(f"self-attention, T={T}, d={d}"),
-        Case(r.randn(B, H, T, d), r.randn(B, H, T, d), r.randn(B, H, T, 5))
-        .named("batch and head dimensions (B, n_head, T, head_dim), d_v != d_k"),
-        Case(r.randn(1, d), r.randn(T_k, d), r.randn(T_k, d)).named(f"one new query, {T_k} keys (KV cache)"),
-        Case(r.randn(B, T_q, d), r.randn(B, T_k, d), r.randn(B, T_k, d))
-        .named(f"{T_q} new queries, {T_k} keys (KV cache)"),
-        Case(r.randn(T, d, scale=10.0), r.randn(T, d, scale=10.0), r.randn(T, d))
-        .named("large scores (entries of q and k around 10)"),
+        Case(lengths, T).named(f"a batch of {B} sequences, T={T}"),
+        Case(torch.tensor([T, T]), T).named("no padding at all"),
+        Case(torch.tensor([r.integer(2, T - 1)]), T).named("a batch of one padded sequence"),
+        Case(torch.tensor([1, T, 2]), T).named("a one-token sequence in the batch"),
+        Case(torch.tensor([1]), 1).named("T = 1"),
     ]
 
 
+def _query_rows(lengths, T):
+    real = torch.arange(T) < lengths.unsqueeze(1)  # (B, T)
+    return attention.causal_mask(T) & real.unsqueeze(2)  # masks padded QUERIES instead of keys
+
+
 exercise(
-    "10.4", "Causal attention (with a KV cache)", points=2,
-    reference=causal_attention,
-    visible=[Case(*_dry_run()).named("the seed's dry run Q, K, V (The, cat, sat), now causal")],
-    hidden=_attention_cases,
-    compare=scaled(atol=1e-5, rtol=3e-4),
-    hint="scores = q @ k.transpose(-2, -1) / sqrt(d_k); fill the scores where the (T_q, T_k) causal "
-         "mask is False with -inf; softmax over the last dimension; weights @ v. Return (out, weights).",
+    "10.4", "A padding mask for a batch of different lengths", points=2, kind="transfer",
+    reference=padding_causal_mask,
+    visible=[Case(torch.tensor([4, 2, 3]), 4).named("three sequences of lengths 4, 2, 3, padded to T = 4")],
+    hidden=_padding_cases,
+    compare=exact(),
+    hint="Build the (T, T) causal mask and a (B, T) mask of real keys, torch.arange(T) < "
+         "lengths.unsqueeze(1), then combine them: causal & real.unsqueeze(1) is (B, T, T).",
     mistakes=[
-        Mistake("no mask", lambda q, k, v: _attend(q, k, v),
-                hint="Without the mask every query sees the future. Build the (T_q, T_k) causal mask "
-                     "and fill the scores where it is False with -inf before the softmax."),
-        Mistake("mask aligned top-left", lambda q, k, v: _attend(q, k, v, _top_left(q, k)),
-                hint="When T_q < T_k the queries are the last T_q positions: the mask needs "
-                     "diagonal=T_k - T_q (exercise 10.3). PyTorch's is_causal=True aligns it top-left, "
-                     "so a single new query would only see key 0."),
-        Mistake("not scaled", lambda q, k, v: _attend(q, k, v, _bottom_right(q, k), scale=False),
-                hint="Divide the scores by sqrt(d_k), with d_k = q.shape[-1], before the softmax."),
-        Mistake("masked with 0 instead of -inf",
-                lambda q, k, v: _attend(q, k, v, _bottom_right(q, k), fill=0.0),
-                hint="A score of 0 still gets weight exp(0) > 0: fill masked scores with float('-inf')."),
-        Mistake("mask applied after the softmax",
-                lambda q, k, v: _attend(q, k, v, _bottom_right(q, k), after=True),
-                hint="Zeroing weights after the softmax leaves rows that no longer sum to 1: mask the "
-                     "scores (with -inf) before the softmax."),
-        Mistake("softmax over the queries",
-                lambda q, k, v: _attend(q, k, v, _bottom_right(q, k), dim=-2),
-                hint="Normalise over the keys, the last dimension (dim=-1): each query's weights sum to 1."),
-        Mistake("returns the output only", lambda q, k, v: causal_attention(q, k, v)[0],
-                hint="Return a tuple (out, weights): the output (..., T_q, d_v) and the attention "
-                     "weights (..., T_q, T_k)."),
+        Mistake("padding only, not causal",
+                lambda L, T: (torch.arange(T) < L.unsqueeze(1)).unsqueeze(1).expand(len(L), T, T).clone(),
+                hint="The mask is still causal: combine the padding mask with causal_mask(T) (&)."),
+        Mistake("causal only, padding ignored",
+                lambda L, T: attention.causal_mask(T).expand(len(L), T, T).clone(),
+                hint="Keys at positions j >= lengths[b] are padding: mask them for every query of "
+                     "sequence b."),
+        Mistake("padded queries masked instead of padded keys", _query_rows,
+                hint="Padding must not be looked AT: mask the key axis (columns, real.unsqueeze(1)). "
+                     "Masking the query rows leaves padded rows with no key at all, a row of nan."),
+        Mistake("one padding token too many visible",
+                lambda L, T: attention.causal_mask(T) & (torch.arange(T) <= L.unsqueeze(1)).unsqueeze(1),
+                hint="A sequence of length n has real tokens at positions 0 .. n - 1: keep j < n, "
+                     "not j <= n."),
     ],
-    alternatives=[Alternative("einsum, log-mask and F.scaled_dot_product_attention", _with_torch_sdpa)],
+    alternatives=[Alternative("a loop over the sequences", lambda L, T: torch.stack(
+        [torch.tril(torch.ones(T, T, dtype=torch.bool)) & (torch.arange(T) < int(n)) for n in L])),
+        Alternative("broadcast comparisons", lambda L, T: (torch.arange(T).view(1, 1, T) <= torch.arange(T).view(1, T, 1))
+                    & (torch.arange(T).view(1, 1, T) < L.view(-1, 1, 1)))],
 )

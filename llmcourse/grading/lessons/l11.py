@@ -1,14 +1,18 @@
 """Lesson 11 (Attention Scores and Softmax) exercises.
 
-11.1 ``stable_softmax(x, dim=-1)``: softmax along any dimension, safe for huge and tiny scores.
-11.2 ``attention_entropy(weights)``: the entropy (nats) of each attention row, with 0 log 0 = 0.
-11.3 ``softmax_backward(weights, grad_weights)``: the gradient of a loss with respect to the
-     scores, given the softmax output and the gradient with respect to it (why saturated rows
-     stop learning).
+11.1 ``attention_weights(q, k)`` (find the bug): softmax(q k^T / sqrt(d_k)) written for one
+     ``(T, T)`` matrix, with ``dim=1``: right for a single head, wrong for a batch of heads.
+11.2 ``softcapped_weights(scores, cap)`` (transfer): Gemma 2's logit soft-capping,
+     ``cap * tanh(scores / cap)``, before the softmax.
+11.3 ``attention_entropy(weights)`` (transfer): the entropy (nats) of each attention row, with
+     0 log 0 = 0.
+11.4 ``softmax_backward(weights, grad_weights)`` (rebuild): the gradient of a loss with respect to
+     the scores, given the softmax output and the gradient with respect to it (why saturated
+     rows stop learning).
 
-The seed's scaled scores (three tokens, ``d_k = 4``) are the visible cases:
+The article's scaled scores (three tokens, ``d_k = 4``) are the visible cases:
 
->>> stable_softmax(SEED_SCORES).round(decimals=2)
+>>> softcapped_weights(SEED_SCORES, 50.0).round(decimals=2)
 tensor([[0.2700, 0.2700, 0.4500],
         [0.3800, 0.3800, 0.2300],
         [0.5100, 0.1900, 0.3100]])
@@ -26,88 +30,163 @@ from llmcourse import attention, sampling
 from llmcourse.grading import Case, Mistake, close, exercise
 from llmcourse.grading.registry import Alternative
 
-#: The seed's scaled scores Q K^T / sqrt(4) for "The cat sat".
+#: The article's scaled scores Q K^T / sqrt(4) for "The cat sat".
 SEED_SCORES = torch.tensor([[0.5, 0.5, 1.0], [0.5, 0.5, 0.0], [1.0, 0.0, 0.5]])
 NEG_INF = float("-inf")
 
 
-# --- 11.1 stable softmax along any dimension --------------------------------------------------
-def stable_softmax(x: torch.Tensor, dim: int = -1) -> torch.Tensor:
-    """Reference: ``llmcourse.attention.softmax`` (subtract the maximum along ``dim``)."""
-    return attention.softmax(x, dim=dim)
+# --- 11.1 find the bug: a softmax written for one matrix ---------------------------------------
+def attention_weights(q: torch.Tensor, k: torch.Tensor) -> torch.Tensor:
+    """Reference: ``softmax(q k^T / sqrt(d_k))`` over the last dimension (the keys),
+    ``(..., T_q, d_k), (..., T_k, d_k) -> (..., T_q, T_k)``."""
+    return attention.softmax(q @ k.transpose(-2, -1) / q.shape[-1] ** 0.5, dim=-1)
 
 
-def _softmax_cases(r):
+def _scores(q, k):
+    return q @ k.transpose(-2, -1) / q.shape[-1] ** 0.5  # (..., T_q, T_k)
+
+
+def _given_weights(q, k):
+    """The broken code of 11.1: ``dim=1`` is the key axis of a (T_q, T_k) matrix only."""
+    s = _scores(q, k)
+    e = torch.exp(s - s.amax(dim=1, keepdim=True))
+    return e / e.sum(dim=1, keepdim=True)
+
+
+def _dry_run_qk():
+    """The article's Q and K for "The cat sat" (d_k = 4), as in lesson 7."""
+    return (torch.tensor([[1.0, 0, 1, 0], [0, 1, 0, 1], [1, 1, 0, 0]]),
+            torch.tensor([[1.0, 1, 0, 0], [0, 0, 1, 1], [1, 0, 1, 0]]))
+
+
+def _far_apart(r, T, d):
+    """(2, T, d) queries and keys: sequence 0 has small scores, sequence 1 scores around 200."""
+    k = r.randn(2, T, d)
+    q = r.randn(2, T, d)
+    q[1] = q[1] + 200.0 * d ** 0.5 * k[1, 0] / k[1, 0].pow(2).sum()  # q . k_0 / sqrt(d) += 200
+    return q, k
+
+
+def _weights_cases(r):
+    d = r.choice([4, 8, 16])
     T = r.integer(3, 6)
-    Tk = T + r.integer(1, 3)  # non-square, so a missing keepdim raises instead of broadcasting
-    ramp = torch.linspace(-80, 80, T).unsqueeze(1)  # (T, 1): rows far apart
-    causal = torch.tril(torch.ones(T, T, dtype=torch.bool))
+    Tk = T + r.integer(1, 3)
+    B, H = 2, r.integer(2, 3)
     return [
-        Case(r.randn(T, Tk, scale=2.0)).named(f"random scores ({T} x {Tk})"),
-        Case(r.randn(2, T, Tk), dim=-1).named("a batch of score matrices, dim=-1"),
-        Case(r.randn(T, Tk, scale=3.0), dim=0).named("softmax down the columns, dim=0"),
-        Case(r.randn(T, Tk, scale=10.0) + 1000.0).named("huge scores (about 1000)"),
-        Case(r.randn(T, Tk) - 1000.0).named("very negative scores (about -1000)"),
-        Case(r.randn(T, Tk) + ramp).named("rows on very different scales (-80 .. 80)"),
-        Case(r.randn(T, T).masked_fill(~causal, NEG_INF)).named("masked scores with -inf (causal)"),
-        Case(r.randn(T, Tk, dtype=torch.float64)).named("float64 scores"),
-        Case(r.randn(1, Tk, scale=3.0)).named("a single row (1, T)"),
-        Case(r.randn(T, 1), dim=-1).named("a single key: every weight is 1"),
+        Case(r.randn(B, H, T, d), r.randn(B, H, Tk, d)).named(f"a batch of heads (B={B}, n_head={H}, T_q={T}, T_k={Tk})"),
+        Case(r.randn(B, T, d), r.randn(B, T, d)).named(f"a batch of square score matrices (B={B}, T={T})"),
+        Case(r.randn(T, d), r.randn(Tk, d)).named(f"one ({T}, {Tk}) matrix"),
+        Case(r.randn(B, T, d, scale=30.0), r.randn(B, T, d, scale=30.0)).named("huge scores (q and k around 30)"),
+        Case(*_far_apart(r, T, d)).named("two sequences whose scores lie about 200 apart"),
+        Case(r.randn(1, 1, d), r.randn(1, 1, d)).named("a single query and key"),
     ]
 
 
-def _naive(x, dim=-1):
-    e = torch.exp(x)
-    return e / e.sum(dim=dim, keepdim=True)
+def _global_max(q, k):
+    s = _scores(q, k)
+    e = torch.exp(s - s.max())  # one maximum for the whole tensor
+    return e / e.sum(dim=-1, keepdim=True)
 
 
-def _global_max(x, dim=-1):
-    e = torch.exp(x - x.max())  # one maximum for the whole tensor
-    return e / e.sum(dim=dim, keepdim=True)
+def _naive(q, k):
+    e = torch.exp(_scores(q, k))
+    return e / e.sum(dim=-1, keepdim=True)
 
 
-def _no_keepdim(x, dim=-1):
-    m = x.amax(dim=dim)  # (..., ) without keepdim: broadcasts along the wrong axis
-    e = torch.exp(x - m)
-    return e / e.sum(dim=dim, keepdim=True)
+def _no_keepdim(q, k):
+    s = _scores(q, k)
+    e = torch.exp(s - s.amax(dim=-1).unsqueeze(-2))  # (..., 1, T_q): broadcast along the wrong axis
+    return e / e.sum(dim=-1, keepdim=True)
 
 
 exercise(
-    "11.1", "Numerically stable softmax", points=1,
-    reference=stable_softmax,
-    visible=[Case(SEED_SCORES).named("the seed's scaled scores [[0.5, 0.5, 1.0], ...]"),
-             Case(torch.tensor([[1000.0, 999.0, 998.0]])).named("scores around 1000")],
-    hidden=_softmax_cases,
-    compare=close(atol=1e-6, rtol=3e-4),  # exp(x - c) for scores near 1000 is good to ~1e-4 in float32
-    hint="m = x.amax(dim=dim, keepdim=True); e = torch.exp(x - m); return e / e.sum(dim=dim, keepdim=True).",
+    "11.1", "A softmax that works for one head only", points=2, kind="find the bug",
+    given=_given_weights,
+    reference=attention_weights,
+    visible=[Case(*_dry_run_qk()).named("the article's dry run Q, K (one 3 x 3 matrix)"),
+             Case(torch.stack(_dry_run_qk()[::-1]), torch.stack(_dry_run_qk()))
+             .named("a batch of two: the dry run with Q and K swapped, then the dry run")],
+    hidden=_weights_cases,
+    compare=close(atol=1e-6, rtol=3e-4),
+    hint="Name the key axis by its position from the end: dim=-1 is the last axis whatever the number "
+         "of leading (batch, head) dimensions; dim=1 is the key axis of a 2-D matrix only.",
     mistakes=[
         Mistake("no max subtraction", _naive,
-                hint="exp(1000) overflows to inf in float32 (the limit is about exp(88.7)), and inf/inf "
-                     "is nan. Subtract the maximum along dim before exp(): it cancels in the ratio."),
-        Mistake("maximum without keepdim", _no_keepdim,
-                hint="x.amax(dim=dim) drops the dimension, so x - m broadcasts along the wrong axis "
-                     "(for a square matrix it silently subtracts a different number in each column). "
-                     "Use x.amax(dim=dim, keepdim=True)."),
+                hint="exp() of scores above 88.7 overflows to inf in float32, and inf/inf is nan. "
+                     "Keep subtracting each row's maximum."),
         Mistake("one maximum for the whole tensor", _global_max,
-                hint="Subtract the maximum of each row (along dim), not of the whole tensor: a row far "
-                     "below the global maximum underflows to 0/0 = nan."),
-        Mistake("always over the last dimension", lambda x, dim=-1: attention.softmax(x, dim=-1),
-                hint="Use the dim argument for the maximum and for the sum; with dim=0 each column "
-                     "must sum to 1."),
-        Mistake("normalised by the total of the whole tensor",
-                lambda x, dim=-1: torch.exp(x - x.amax(dim=dim, keepdim=True))
-                / torch.exp(x - x.amax(dim=dim, keepdim=True)).sum(),
-                hint="Divide by the sum along dim (sum(dim=dim, keepdim=True)), not by the sum of "
-                     "every entry."),
+                hint="Subtract each row's own maximum (amax(dim=-1, keepdim=True)), not the maximum of "
+                     "the whole batch: a row far below it underflows to 0/0 = nan."),
+        Mistake("maximum without keepdim", _no_keepdim,
+                hint="amax(dim=-1) drops the key axis; subtracting it broadcasts along the wrong axis. "
+                     "Use amax(dim=-1, keepdim=True)."),
+        Mistake("softmax over the queries", lambda q, k: attention.softmax(_scores(q, k), dim=-2),
+                hint="Each query's row must sum to 1: the maximum and the sum run over the keys, the "
+                     "last axis (dim=-1)."),
+        Mistake("not scaled", lambda q, k: attention.softmax(q @ k.transpose(-2, -1), dim=-1),
+                hint="Keep the division by sqrt(d_k), with d_k = q.shape[-1]."),
     ],
-    alternatives=[Alternative("exp(x - logsumexp(x))", lambda x, dim=-1: torch.exp(x - torch.logsumexp(x, dim=dim, keepdim=True))),
-                  Alternative("torch.softmax", lambda x, dim=-1: torch.softmax(x, dim=dim)),
-                  Alternative("max(...).values, then divide", lambda x, dim=-1: (lambda e: e / e.sum(dim, keepdim=True))(
-                      torch.exp(x - x.max(dim=dim, keepdim=True).values)))],
+    alternatives=[Alternative("exp(x - logsumexp(x))", lambda q, k: (lambda s: torch.exp(
+        s - torch.logsumexp(s, dim=-1, keepdim=True)))(torch.einsum("...qd,...kd->...qk", q, k) / q.shape[-1] ** 0.5)),
+        Alternative("torch.softmax", lambda q, k: torch.softmax(_scores(q, k), dim=-1))],
 )
 
 
-# --- 11.2 entropy of attention rows -----------------------------------------------------------
+# --- 11.2 logit soft-capping --------------------------------------------------------------------
+def softcapped_weights(scores: torch.Tensor, cap: float) -> torch.Tensor:
+    """Reference: Gemma 2's soft cap, ``cap * tanh(scores / cap)``, then the softmax over the
+    last dimension."""
+    return attention.softmax(cap * torch.tanh(scores / cap), dim=-1)
+
+
+def _cap_cases(r):
+    T = r.integer(3, 6)
+    Tk = T + r.integer(0, 2)
+    cap = r.choice([20.0, 30.0, 50.0])
+    return [
+        Case(r.randn(T, Tk, scale=3.0), cap).named(f"moderate scores, cap {cap:g}"),
+        Case(r.randn(2, 2, T, Tk, scale=40.0), 30.0).named("a batch of heads with scores of about 40, cap 30"),
+        Case(r.randn(T, Tk, scale=1000.0), 50.0).named("huge scores (about 1000), cap 50"),
+        Case(r.randn(T, Tk, scale=5.0), 5.0).named("a small cap, 5"),
+        Case(r.randn(1, Tk, scale=10.0) + 500.0, 20.0).named("one row around 500, cap 20"),
+        Case(r.randn(T, 1, scale=50.0), 30.0).named("a single key: every weight is 1"),
+    ]
+
+
+exercise(
+    "11.2", "Logit soft-capping", points=1, kind="transfer",
+    reference=softcapped_weights,
+    visible=[Case(SEED_SCORES, 50.0).named("the article's scaled scores, cap 50 (nearly unchanged)"),
+             Case(torch.tensor([[60.0, 30.0, 0.0]]), 30.0).named("scores 60, 30, 0 with cap 30")],
+    hidden=_cap_cases,
+    compare=close(atol=1e-6, rtol=3e-4),
+    hint="capped = cap * torch.tanh(scores / cap), then a softmax over the last dimension.",
+    mistakes=[
+        Mistake("hard clamp instead of tanh",
+                lambda s, c: attention.softmax(s.clamp(-c, c), dim=-1),
+                hint="A soft cap bends smoothly: cap * tanh(scores / cap) is close to the score when it "
+                     "is small and approaches cap, never reaching it. clamp cuts it off (and kills the "
+                     "gradient above the cap)."),
+        Mistake("tanh without rescaling", lambda s, c: attention.softmax(torch.tanh(s / c), dim=-1),
+                hint="tanh(scores / cap) lies in (-1, 1): multiply by cap so that small scores are "
+                     "left almost unchanged."),
+        Mistake("cap * tanh(scores), not scores / cap",
+                lambda s, c: attention.softmax(c * torch.tanh(s), dim=-1),
+                hint="Divide inside the tanh: cap * tanh(scores / cap). tanh(scores) saturates at "
+                     "scores of about 3, whatever the cap."),
+        Mistake("softmax without the cap", lambda s, c: attention.softmax(s, dim=-1),
+                hint="Cap the scores before the softmax: cap * torch.tanh(scores / cap)."),
+        Mistake("capped after the softmax",
+                lambda s, c: c * torch.tanh(attention.softmax(s, dim=-1) / c),
+                hint="The cap acts on the scores (logits), before the softmax; the weights must still "
+                     "sum to 1."),
+    ],
+    alternatives=[Alternative("tanh from sigmoid", lambda s, c: torch.softmax(
+        c * (2 * torch.sigmoid(2 * s / c) - 1), dim=-1))],
+)
+
+
+# --- 11.3 entropy of attention rows -----------------------------------------------------------
 def attention_entropy(weights: torch.Tensor) -> torch.Tensor:
     """Reference: ``llmcourse.sampling.entropy``: ``-sum_j w_j ln w_j`` over the last dimension,
     with ``0 ln 0 = 0``."""
@@ -141,9 +220,9 @@ def _has_nan(got, want, case):
 
 
 exercise(
-    "11.2", "Entropy of attention rows", points=1,
+    "11.3", "Entropy of attention rows", points=1, kind="transfer",
     reference=attention_entropy,
-    visible=[Case(attention.softmax(SEED_SCORES, dim=-1)).named("the seed's attention weights")],
+    visible=[Case(attention.softmax(SEED_SCORES, dim=-1)).named("the article's attention weights")],
     hidden=_entropy_cases,
     compare=close(atol=1e-5, rtol=1e-5),
     hint="H = -sum_j w_j * ln(w_j) over the last dimension, with the terms where w_j = 0 counted as 0: "
@@ -170,7 +249,7 @@ exercise(
 )
 
 
-# --- 11.3 the gradient of the softmax ---------------------------------------------------------
+# --- 11.4 the gradient of the softmax ---------------------------------------------------------
 def softmax_backward(weights: torch.Tensor, grad_weights: torch.Tensor) -> torch.Tensor:
     """Reference: ``dL/ds_j = w_j (g_j - sum_k g_k w_k)`` over the last dimension, where
     ``w = softmax(s)`` and ``g = dL/dw``."""
@@ -199,10 +278,10 @@ def _jacobian(w, g):
 
 
 exercise(
-    "11.3", "The gradient of the softmax", points=2,
+    "11.4", "The gradient of the softmax", points=2, kind="rebuild",
     reference=softmax_backward,
     visible=[Case(attention.softmax(SEED_SCORES, dim=-1), torch.tensor([[1.0, 0.0, 0.0]] * 3))
-             .named("the seed's weights, loss = sum of the first column")],
+             .named("the article's weights, loss = sum of the first column")],
     hidden=_backward_cases,
     compare=close(atol=1e-6, rtol=1e-5),
     hint="For each row: grad_s = w * (g - (g * w).sum(dim=-1, keepdim=True)). This is the row "

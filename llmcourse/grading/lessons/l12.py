@@ -1,21 +1,21 @@
 """Lesson 12 (Projection Layer) exercises.
 
-12.1 ``output_projection(heads, W_O, b_O)``: merge the heads ``(B, n_head, T, head_dim)`` into
-     ``(B, T, C)`` and apply ``W_O`` (stored as in the lesson's formula, rows = input channels).
-12.2 ``head_contributions(heads, W_O)``: what each head writes, ``heads[:, i] @ W_O^(i)``, as a
-     ``(B, n_head, T, C)`` tensor whose sum over heads is ``Concat(heads) @ W_O``.
-12.3 ``attention_params(n_embd, n_head, bias)``: the parameter count of the attention sublayer.
+12.1 ``output_projection(heads, W_O, b_O)`` (rebuild): merge the heads ``(B, n_head, T, head_dim)``
+     into ``(B, T, C)`` and apply ``W_O`` (stored as in the lesson's formula, rows = input channels).
+12.2 ``prune_head(c_proj_weight, head, n_head)`` (transfer): remove one head from a trained layer
+     by zeroing the columns of ``c_proj.weight`` (nn.Linear's ``(out, in)`` layout) that read it.
+12.3 ``out_the_0_without_head_2`` (predict): the lesson's ``out['The', 0]`` once head 2 is pruned.
 
 >>> import torch
 >>> heads = torch.arange(8.).view(1, 2, 2, 2)          # (B, n_head, T, head_dim)
 >>> output_projection(heads, torch.eye(4), torch.zeros(4))[0]   # W_O = I: concatenation only
 tensor([[0., 1., 4., 5.],
         [2., 3., 6., 7.]])
->>> head_contributions(heads, torch.eye(4)).sum(dim=1)[0]
-tensor([[0., 1., 4., 5.],
-        [2., 3., 6., 7.]])
->>> attention_params(768, 12)                          # one GPT-2 small layer
-2362368
+>>> prune_head(torch.ones(2, 4), head=1, n_head=2)
+tensor([[1., 1., 0., 0.],
+        [1., 1., 0., 0.]])
+>>> round(head_2_pruned(), 4)
+0.7259
 """
 
 from __future__ import annotations
@@ -26,10 +26,8 @@ from llmcourse import attention
 from llmcourse.grading import Case, Mistake, close, exact, exercise
 from llmcourse.grading.lessons._common import scaled
 from llmcourse.grading.registry import Alternative
-from llmcourse.model import GPTConfig
-from llmcourse.scaling import parameter_breakdown
 
-# The lesson's worked example: head 1 is the seed's 3-token dry run, head 2 a made-up second head.
+# The lesson's worked example: head 1 is the article's 3-token dry run, head 2 a made-up second head.
 _F = dict(dtype=torch.float32)
 _HEAD1 = torch.tensor([[0.7259, 0.7259, 0.2741, 0.2741],
                        [0.6163, 0.6163, 0.3837, 0.3837],
@@ -81,7 +79,7 @@ def _wrong_transpose(heads, W_O, b_O):
 
 
 exercise(
-    "12.1", "Output projection: concatenate the heads, apply W_O", points=2,
+    "12.1", "Output projection: concatenate the heads, apply W_O", points=2, kind="rebuild",
     reference=output_projection,
     visible=[Case(SEED_HEADS, SEED_W_O, SEED_B_O)
              .named("the lesson's two heads for 'The cat sat', its integer W_O, a small bias")],
@@ -109,115 +107,113 @@ exercise(
 )
 
 
-# --- 12.2 per-head contributions ----------------------------------------------------------------
-def head_contributions(heads: torch.Tensor, W_O: torch.Tensor) -> torch.Tensor:
-    """Reference: head ``i`` times rows ``i*hd .. (i+1)*hd - 1`` of ``W_O``, ``(B, n_head, T, C)``."""
-    B, nh, T, hd = heads.shape
-    slabs = W_O.reshape(nh, hd, W_O.shape[1])  # (n_head, head_dim, C): the rows that meet head i
-    return heads @ slabs.unsqueeze(0)  # (B, nh, T, hd) @ (1, nh, hd, C) -> (B, nh, T, C)
+# --- 12.2 pruning a head through W_O --------------------------------------------------------------
+def prune_head(c_proj_weight: torch.Tensor, head: int, n_head: int) -> torch.Tensor:
+    """Reference: a copy of ``c_proj.weight`` ``(C_out, C_in)`` with the ``head_dim`` input columns of
+    ``head`` (0-based) set to 0, so the layer's output no longer depends on that head."""
+    hd = c_proj_weight.shape[1] // n_head
+    pruned = c_proj_weight.clone()
+    pruned[:, head * hd:(head + 1) * hd] = 0.0  # the columns that read head `head`'s channels
+    return pruned
 
 
-def _contribution_cases(r):
+def _prune_cases(r):
     cases = []
-    for B, nh, T, hd in ((r.integer(1, 3), 2, r.integer(2, 6), 3), (2, 3, 4, 2), (1, 4, 5, 4)):
+    for nh, hd in ((r.integer(2, 4), r.integer(2, 4)), (3, 2), (4, 3), (2, 5)):
         C = nh * hd
-        cases.append(Case(r.randn(B, nh, T, hd), r.randn(C, C, scale=C ** -0.5))
-                     .named(f"B={B}, n_head={nh}, T={T}, head_dim={hd}"))
+        cases.append(Case(r.randn(C, C), r.integer(0, nh - 1), nh).named(f"C={C}, n_head={nh}, a random head"))
+    cases.append(Case(r.randn(12, 12), 0, 4).named("the first head"))
+    cases.append(Case(r.randn(12, 12), 3, 4).named("the last head"))
+    cases.append(Case(r.randn(6, 6), 1, 3).named("the middle head"))
+    cases.append(Case(r.randn(8, 8), 0, 1).named("a single head (the whole layer silenced)"))
     return cases
 
 
-def _loop_contributions(heads, W_O):
-    hd = heads.shape[-1]
-    return torch.stack([heads[:, i] @ W_O[i * hd:(i + 1) * hd] for i in range(heads.shape[1])], dim=1)
+def _zero_rows(W, head, n_head):
+    hd = W.shape[0] // n_head
+    out = W.clone()
+    out[head * hd:(head + 1) * hd] = 0.0  # rows: the formula's orientation, wrong for nn.Linear
+    return out
 
 
-def _interleaved_rows(heads, W_O):
-    B, nh, T, hd = heads.shape
-    slabs = W_O.reshape(hd, nh, W_O.shape[1]).transpose(0, 1)  # rows i, i + nh, i + 2 nh, ...
-    return heads @ slabs.unsqueeze(0)
+def _interleaved(W, head, n_head):
+    out = W.clone()
+    out[:, head::n_head] = 0.0  # every n_head-th column: not how merge_heads lays out channels
+    return out
 
 
-def _zero_padded(heads, W_O):
-    B, nh, T, hd = heads.shape
-    out = heads.new_zeros(B, nh, T, nh * hd)
-    for i in range(nh):
-        out[:, i, :, i * hd:(i + 1) * hd] = heads[:, i]  # the head left in its own channels
+def _one_based(W, head, n_head):
+    return prune_head(W, (head - 1) % n_head, n_head)
+
+
+def _all_but(W, head, n_head):
+    hd = W.shape[1] // n_head
+    out = torch.zeros_like(W)
+    out[:, head * hd:(head + 1) * hd] = W[:, head * hd:(head + 1) * hd]  # keeps only that head
     return out
 
 
 exercise(
-    "12.2", "What each head writes: per-head contributions", points=2,
-    reference=head_contributions,
-    visible=[Case(SEED_HEADS, SEED_W_O).named("the lesson's two heads and integer W_O")],
-    hidden=_contribution_cases,
-    compare=scaled(atol=1e-5, rtol=1e-5),
-    hint="Head i meets rows i*head_dim to (i+1)*head_dim - 1 of W_O: "
-         "W_O.reshape(n_head, head_dim, C) gives those slabs, and heads @ slabs.unsqueeze(0) "
-         "multiplies every head by its own slab.",
+    "12.2", "Prune one head through W_O", points=2, kind="transfer",
+    reference=prune_head,
+    visible=[Case(SEED_W_O.T.contiguous(), 1, 4).named("the lesson's integer W_O as c_proj.weight, read as 4 heads of 2 "
+                                                       "channels, prune head index 1"),
+             Case(SEED_W_O.T.contiguous(), 1, 2).named("the same matrix as the lesson's 2 heads, prune head 2 (index 1)")],
+    hidden=_prune_cases,
+    compare=exact(),
+    hint="Head i's channels are inputs i*head_dim .. (i+1)*head_dim - 1 of c_proj. nn.Linear stores its "
+         "weight as (out, in), so those inputs are COLUMNS: w = weight.clone(); "
+         "w[:, i*hd:(i+1)*hd] = 0.",
     mistakes=[
-        Mistake("slabs from W_O.T", lambda h, W: head_contributions(h, W.T),
-                hint="Take the slabs from the rows of W_O as given (the formula's orientation), "
-                     "not from W_O.T: W_O[i*head_dim:(i+1)*head_dim] belongs to head i."),
-        Mistake("interleaved rows", _interleaved_rows,
-                hint="Head i's rows of W_O are consecutive: i*head_dim up to (i+1)*head_dim - 1. "
-                     "W_O.reshape(n_head, head_dim, C), not reshape(head_dim, n_head, C)."),
-        Mistake("every head uses the first slab",
-                lambda h, W: h @ W[:h.shape[-1]],
-                hint="Each head has its own slab of W_O; head i uses rows i*head_dim to "
-                     "(i+1)*head_dim - 1, not the first head_dim rows."),
-        Mistake("projection skipped", _zero_padded,
-                hint="That is the concatenation alone (W_O = identity). Multiply each head by its "
-                     "slab of W_O so that it writes into all C channels."),
+        Mistake("rows zeroed (the formula's orientation)", _zero_rows,
+                hint="c_proj.weight is (out, in), the transpose of the formula's W_O: head i's slab is a "
+                     "block of COLUMNS of the stored weight. Zeroing rows silences output channels instead."),
+        Mistake("interleaved columns", _interleaved,
+                hint="merge_heads puts each head's channels next to each other: head i owns the "
+                     "consecutive inputs i*head_dim .. (i+1)*head_dim - 1, not every n_head-th one."),
+        Mistake("head counted from 1", _one_based,
+                hint="Heads are numbered from 0, like the rest of PyTorch: head 0 owns inputs 0 .. head_dim - 1."),
+        Mistake("kept only that head", _all_but,
+                hint="Pruning removes the head: zero ITS columns and keep every other head's."),
     ],
-    alternatives=[Alternative("a loop over the heads", _loop_contributions),
-                  Alternative("einsum", lambda h, W: torch.einsum("bhtd,hdc->bhtc", h, W.view(h.shape[1], h.shape[-1], -1)))],
+    alternatives=[Alternative("a column mask", lambda W, h, n: W * (torch.arange(W.shape[1]) // (W.shape[1] // n) != h)),
+                  Alternative("view as (C, n_head, head_dim)", lambda W, h, n: (lambda w: (w.view(W.shape[0], n, -1).__setitem__(
+                      (slice(None), h), 0.0), w)[1])(W.clone()))],
 )
 
 
-# --- 12.3 parameter count -----------------------------------------------------------------------
-def attention_params(n_embd: int, n_head: int, bias: bool = True) -> int:
-    """Reference: ``llmcourse.scaling.parameter_breakdown`` for one layer: ``4 d^2 (+ 4 d)``."""
-    cfg = GPTConfig(vocab_size=1, block_size=1, n_layer=1, n_head=n_head, n_embd=n_embd, bias=bias)
-    return parameter_breakdown(cfg)["attention"]
+# --- 12.3 predict: the worked example without head 2 ---------------------------------------------
+def head_2_pruned() -> float:
+    """Reference: ``out['The', 0]`` of the lesson's worked example with head 2's slab of ``W_O`` zeroed
+    (``b_O = 0``): only head 1's part, ``head1[0] @ W_O[:4, 0]``."""
+    W = SEED_W_O.clone()
+    W[4:] = 0.0  # head 2's rows of the formula's W_O
+    return float((attention.merge_heads(SEED_HEADS) @ W)[0, 0, 0])
 
 
-def _params_cases(r):
-    cases = [Case(1600, 25).named("GPT-2 XL"), Case(12288, 96).named("GPT-3 175B"),
-             Case(768, 12, bias=False).named("GPT-2 small without biases"), Case(8, 1).named("one head")]
-    for _ in range(3):
-        h = r.integer(2, 16)
-        cases.append(Case(h * r.integer(1, 64), h, bias=r.choice([True, False])))
-    return cases
+def _full() -> float:
+    return float((attention.merge_heads(SEED_HEADS) @ SEED_W_O)[0, 0, 0])
 
 
-def _per_head_full(n_embd, n_head, bias=True):
-    return 3 * n_head * n_embd * n_embd + n_embd * n_embd + (4 * n_embd if bias else 0)
+def _head_2_only() -> float:
+    return float((SEED_HEADS[0, 1, 0] @ SEED_W_O[4:, 0]))
 
 
 exercise(
-    "12.3", "Parameters of the attention sublayer", points=1,
-    reference=attention_params,
-    visible=[Case(768, 12).named("GPT-2 small: 2,362,368 per layer")],
-    hidden=_params_cases,
-    compare=exact(),
-    hint="c_attn has a (3d, d) weight and a 3d bias, c_proj a (d, d) weight and a d bias: "
-         "4d^2 + 4d with biases, 4d^2 without.",
+    "12.3", "The worked example without head 2", points=1, kind="predict",
+    reference=head_2_pruned,
+    visible=[Case()],
+    hidden=lambda r: [],
+    compare=close(atol=1e-3, rtol=0),
+    hint="Concat @ W_O is a sum over heads: out = head_1 W_O^(1) + head_2 W_O^(2). Pruning head 2 leaves "
+         "head 1's part of out['The', 0], which the lesson printed.",
     mistakes=[
-        Mistake("W_O forgotten", lambda d, h, bias=True: 3 * d * d + (3 * d if bias else 0),
-                hint="Count the output projection c_proj too: d*d weights and d biases."),
-        Mistake("biases ignored", lambda d, h, bias=True: 4 * d * d,
-                hint="With bias=True each of the 4d outputs of the two linear layers has a bias: "
-                     "add 4d."),
-        Mistake("one bias vector only", lambda d, h, bias=True: 4 * d * d + (d if bias else 0),
-                hint="c_attn has 3d biases (one per query, key and value channel) and c_proj d more: "
-                     "4d in total."),
-        Mistake("bias counted either way", lambda d, h, bias=True: 4 * d * d + 4 * d,
-                hint="With bias=False the layers have no bias vectors: the count is 4d^2."),
-        Mistake("a full d x d projection per head", _per_head_full,
-                hint="Heads do not get their own d x d matrices: each head's W_Q, W_K, W_V are "
-                     "d x head_dim slices of the same d x 3d matrix. The head count drops out."),
+        Mistake("the full output", _full,
+                hint="That is out['The', 0] with both heads (2.2741). Without head 2, only head 1's part is left."),
+        Mistake("head 2's part", _head_2_only,
+                hint="That is what head 2 wrote, the part that pruning removes. What is left is head 1's part."),
+        Mistake("zero", lambda: 0.0,
+                hint="Pruning one head removes only its part: head 1 still writes into channel 0."),
     ],
-    alternatives=[Alternative("4 d (d + 1)", lambda d, h, bias=True: 4 * d * (d + int(bias))),
-                  Alternative("c_attn and c_proj counted apart",
-                              lambda d, h, bias=True: (d * 3 * d + 3 * d * bias) + (d * d + d * bias))],
+    alternatives=[Alternative("head 1's part, from the lesson's printout", lambda: 0.7259)],
 )
