@@ -1,6 +1,6 @@
 """Sizes, compute and memory of GPTs, from the nano model to GPT-3 (lesson 19).
 
->>> count_parameters(PRESETS["gpt2"])          # GPT-2 small, as Hugging Face counts it
+>>> count_parameters(GPT_SIZES["gpt2"])          # GPT-2 small, as Hugging Face counts it
 124439808
 >>> n, d = chinchilla_optimal(5.76e23)         # Chinchilla's budget: ~70B params, ~1.4T tokens
 >>> round(n / 1e9), round(d / 1e12, 1)
@@ -42,7 +42,7 @@ def _gpt3(n_layer, n_head, n_embd):
 #: Architectures of real models (GPT-3 sizes from Table 2.1 of Brown et al., 2020, where two rows
 #: are inconsistent with a head size of 128 and are corrected below; head count does not change
 #: the parameter count).
-PRESETS: dict[str, GPTConfig] = {
+GPT_SIZES: dict[str, GPTConfig] = {
     "nano": GPTConfig(vocab_size=65, block_size=64, n_layer=4, n_head=4, n_embd=128),
     "gpt2": _gpt2(12, 12, 768),
     "gpt2-medium": _gpt2(24, 16, 1024),
@@ -57,6 +57,7 @@ PRESETS: dict[str, GPTConfig] = {
     "gpt3-13b": _gpt3(40, 40, 5120),  # the paper prints 5140; 40 heads x 128 = 5120
     "gpt3-175b": _gpt3(96, 96, 12288),
 }
+PRESETS = GPT_SIZES  # the name lesson notebooks written before GPT_SIZES use
 
 
 def parameter_breakdown(config: GPTConfig) -> dict[str, int]:
