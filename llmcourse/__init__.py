@@ -18,7 +18,8 @@ module                    lessons  holds
 ``scaling``               19       parameter / FLOP / memory formulas, presets
 ``data``                  20       the corpus, windows and batches
 ``training/``             20       ``Trainer``, ``TrainConfig``, presets, precision, the CLI
-``pretrained``            1-20     the shipped ``shakespeare-char`` model
+``pretrained``            1-20     the shipped ``shakespeare-char`` model; GPT-2's own weights
+``experiments/``          3-15     the lessons' longer analyses, one call each
 ``viz/``, ``widgets/``    all      figures, loss plots, colours; interactive explorers
 ``grading``               all      exercise checks
 ========================  =======  =====================================================
@@ -56,7 +57,7 @@ _EXPORTS = {
 }
 _SUBMODULES = {"config", "tokenizers", "tokenizer", "embedding", "norm", "attention", "feedforward", "block", "model",
                "sampling", "scaling", "data", "train", "training", "pretrained", "viz", "widgets", "grading",
-               "env", "hf"}
+               "env", "hf", "experiments"}
 
 __all__ = sorted(_EXPORTS) + sorted(_SUBMODULES)
 
