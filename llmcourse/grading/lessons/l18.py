@@ -1,38 +1,35 @@
-"""Lesson 18 (Output Softmax) exercises: from logits to the next token.
+"""Lesson 18 (Output Softmax) exercises: what a sampler does to the next-token distribution.
 
-18.1 ``softmax_with_temperature(logits, temperature)``: probabilities of ``softmax(logits / T)``
-     over the last dimension; ``temperature == 0`` means greedy (all mass on the arg-max).
-18.2 ``top_k_filter(logits, k)``: keep the ``k`` largest logits of each row, set the rest to
-     ``-inf`` (ties with the k-th largest are kept).
-18.3 ``top_p_filter(logits, p)``: nucleus filter, keep the smallest set of most likely tokens
-     whose probability reaches ``p`` (the token that crosses ``p`` is kept), the rest ``-inf``.
-18.4 ``sample_token(logits, temperature, generator)``: draw one token id per row. Graded
-     statistically: 10,000 draws per row must match the probabilities, and the same generator
-     seed must give the same draws.
+18.1 ``min_p_filter(logits, min_p)`` (transfer): keep the tokens whose probability is at least
+     ``min_p`` times the most likely token's, the rest ``-inf``.
+18.2 ``repetition_penalty(logits, previous, penalty)`` (find the bug): the CTRL penalty for the
+     tokens already generated: a positive logit is divided by ``penalty``, a negative one
+     multiplied, each token once. The given code divides every seen logit.
+18.3 predict: the probability of "on" at temperature 0.25 for the article's logits.
 
-The seed's example, four tokens ``["on", "the", "mat", "in"]`` with logits ``[2.0, 1.0, 0.5, 0.0]``:
+The article's example, four tokens ``["on", "the", "mat", "in"]`` with logits ``[2.0, 1.0, 0.5, 0.0]``
+(probabilities 0.58, 0.21, 0.13, 0.08):
 
->>> softmax_with_temperature(SEED_LOGITS, 0.5).round(decimals=2)
-tensor([0.8300, 0.1100, 0.0400, 0.0200])
->>> top_k_filter(SEED_LOGITS, 2)
+>>> min_p_filter(ARTICLE_LOGITS, 0.3)        # 0.3 * 0.58 = 0.17: "mat" (0.13) and "in" go
 tensor([2., 1., -inf, -inf])
->>> top_p_filter(SEED_LOGITS, 0.95)          # cumulative 0.58, 0.79, 0.92, 1.00: all four kept
-tensor([2.0000, 1.0000, 0.5000, 0.0000])
+>>> repetition_penalty(torch.tensor([[2.0, -1.0, 0.5, 0.0]]), torch.tensor([[0, 1, 1]]), 2.0)
+tensor([[ 1.0000, -2.0000,  0.5000,  0.0000]])
+>>> round(on_at_quarter_temperature(), 3)
+0.979
 """
 
 from __future__ import annotations
 
+import math
+
 import torch
 
-from llmcourse import attention, sampling
-import torch.nn.functional as F
-
-from llmcourse.grading import Case, Mistake, close, exact, exercise
+from llmcourse import sampling
+from llmcourse.grading import Case, Mistake, close, exercise
 from llmcourse.grading.registry import Alternative
-from llmcourse.grading.runner import SubmissionError
 
-#: The seed's logits for the tokens "on", "the", "mat", "in".
-SEED_LOGITS = torch.tensor([2.0, 1.0, 0.5, 0.0])
+#: The article's logits for the tokens "on", "the", "mat", "in".
+ARTICLE_LOGITS = torch.tensor([2.0, 1.0, 0.5, 0.0])
 NEG_INF = float("-inf")
 
 
@@ -42,359 +39,192 @@ def _logit_rows(r, B=None, V=None, scale=2.0):
     return r.randn(B, V, scale=scale)
 
 
-# --- 18.1 temperature ---------------------------------------------------------------------------
-def softmax_with_temperature(logits: torch.Tensor, temperature: float) -> torch.Tensor:
-    """Reference: ``llmcourse.sampling.probabilities(logits, temperature)``."""
-    return sampling.probabilities(logits, temperature=temperature)
+# --- 18.1 min-p (transfer) ----------------------------------------------------------------------
+def min_p_filter(logits: torch.Tensor, min_p: float) -> torch.Tensor:
+    """Reference: remove every token whose probability is below ``min_p`` times the largest
+    probability of its row (over the last dimension); removed logits become ``-inf``."""
+    probs = torch.softmax(logits, dim=-1)                            # (..., V)
+    threshold = min_p * probs.amax(dim=-1, keepdim=True)             # (..., 1)
+    return logits.masked_fill(probs < threshold, NEG_INF)
 
 
-def _temperature_cases(r):
-    return [
-        Case(_logit_rows(r), 1.0).named("random logits, T = 1"),
-        Case(_logit_rows(r), r.choice([0.3, 0.5, 0.7])).named("random logits, T < 1 (sharper)"),
-        Case(_logit_rows(r), r.choice([1.5, 2.0, 3.0])).named("random logits, T > 1 (flatter)"),
-        Case(_logit_rows(r, scale=5.0) + 1000.0, 0.8).named("huge logits (about 1000)"),
-        Case(_logit_rows(r), 0).named("T = 0: greedy"),
-        Case(r.randn(2, 3, r.integer(4, 8)), 1.3).named("a batch (B, T, V)"),
-        Case(torch.stack([torch.linspace(-3, 3, 6), torch.linspace(300, 250, 6)]), 1.0)
-        .named("rows on very different scales"),
-    ]
+def _min_p_log_space(z, min_p):
+    # p_i >= min_p * p_max  <=>  z_i - z_max >= log(min_p): no softmax needed
+    return torch.where(z - z.amax(dim=-1, keepdim=True) >= math.log(min_p), z, torch.full_like(z, NEG_INF))
 
 
-def _naive_temperature(logits, t):
-    e = torch.exp(logits / t)
-    return e / e.sum(dim=-1, keepdim=True)
+def _min_p_absolute(z, min_p):
+    return z.masked_fill(torch.softmax(z, dim=-1) < min_p, NEG_INF)  # not scaled by the top probability
 
 
-def _torch_softmax(logits, t):
-    if t == 0:
-        return F.one_hot(logits.argmax(dim=-1), logits.shape[-1]).to(logits.dtype)
-    return torch.softmax(logits / t, dim=-1)
+def _min_p_on_logits(z, min_p):
+    return z.masked_fill(z < min_p * z.amax(dim=-1, keepdim=True), NEG_INF)  # logits are not probabilities
 
 
-def _lse_temperature(logits, t):
-    if t == 0:
-        return (logits == logits.amax(dim=-1, keepdim=True)).to(logits.dtype)
-    z = logits / t
-    return torch.exp(z - torch.logsumexp(z, dim=-1, keepdim=True))
+def _min_p_global(z, min_p):
+    probs = torch.softmax(z, dim=-1)
+    return z.masked_fill(probs < min_p * probs.max(), NEG_INF)  # one maximum for the whole batch
 
 
-def _no_greedy(logits, t):
-    return attention.softmax(logits / t, dim=-1)  # logits / 0 -> +-inf -> nan
+def _min_p_zero(z, min_p):
+    probs = torch.softmax(z, dim=-1)
+    return z.masked_fill(probs < min_p * probs.amax(dim=-1, keepdim=True), 0.0)
 
 
-exercise(
-    "18.1", "Softmax with temperature", points=1,
-    reference=softmax_with_temperature,
-    visible=[Case(SEED_LOGITS, 0.5).named("the seed's logits [2, 1, 0.5, 0] at T = 0.5"),
-             Case(SEED_LOGITS, 2.0).named("the seed's logits at T = 2")],
-    hidden=_temperature_cases,
-    compare=close(atol=1e-6, rtol=3e-4),  # exp(z - c) for logits near 1000 is good to ~1e-4 in float32
-    hint="Divide the logits by T, subtract the maximum of the last dimension, exponentiate, divide "
-         "by the sum. For T == 0 return the one-hot vector of the arg-max (greedy).",
-    mistakes=[
-        Mistake("multiplied by T", lambda z, t: sampling.probabilities(z * t) if t else
-                sampling.probabilities(z, temperature=0),
-                hint="Temperature divides the logits: logits / T. T = 0.5 must make the distribution "
-                     "sharper ([4, 2, 1, 0] for the seed's logits), not flatter."),
-        Mistake("temperature ignored", lambda z, t: sampling.probabilities(z) if t else
-                sampling.probabilities(z, temperature=0),
-                hint="Divide the logits by the temperature before the softmax. (Dividing the "
-                     "probabilities by T does nothing: the renormalisation cancels it.)"),
-        Mistake("no max subtraction", lambda z, t: _naive_temperature(z, t) if t else
-                sampling.probabilities(z, temperature=0),
-                hint="exp() of logits around 1000 overflows to inf: subtract the maximum of each row "
-                     "before exponentiating (it cancels in the ratio)."),
-        Mistake("no special case for T = 0", _no_greedy,
-                hint="T = 0 means greedy decoding: logits / 0 is inf or nan. Handle it first: return "
-                     "torch.nn.functional.one_hot(logits.argmax(-1), logits.shape[-1]).float()."),
-        Mistake("softmax over the wrong dimension",
-                lambda z, t: attention.softmax(z / t, dim=0) if t else sampling.probabilities(z, temperature=0),
-                hint="Normalise over the vocabulary, the last dimension (dim=-1)."),
-    ],
-    alternatives=[Alternative("torch.softmax, one_hot for T = 0", _torch_softmax),
-                  Alternative("exp(z - logsumexp(z))", _lse_temperature)],
-)
-
-
-# --- 18.2 top-k -------------------------------------------------------------------------------
-def top_k_filter(logits: torch.Tensor, k: int) -> torch.Tensor:
-    """Reference: ``llmcourse.sampling.top_k_filter`` (ties with the k-th largest are kept)."""
-    return sampling.top_k_filter(logits, k)
-
-
-def _top_k_cases(r):
+def _min_p_cases(r):
     V = r.integer(6, 12)
+    confident = _logit_rows(r, B=1, V=V)
+    confident[0, r.integer(0, V - 1)] += 6.0                          # one token far ahead
     return [
-        Case(_logit_rows(r, V=V), r.integer(2, V - 2)).named("random logits, one k for every row"),
-        Case(_logit_rows(r, V=V), 1).named("k = 1 (greedy)"),
-        Case(_logit_rows(r, V=V), V).named("k = V (nothing removed)"),
-        Case(r.randn(2, 3, V), 3).named("a batch (B, T, V), k = 3"),
-        Case(torch.stack([torch.linspace(-3, 3, V), torch.linspace(10, 4, V)]), 2)
-        .named("rows on different scales, k = 2"),
+        Case(_logit_rows(r, V=V), r.choice([0.05, 0.1, 0.2])).named("random logits"),
+        Case(torch.cat([_logit_rows(r, B=1, V=V, scale=0.3), _logit_rows(r, B=1, V=V, scale=4.0)]), 0.1)
+        .named("a flat row and a peaked row: each keeps its own number of tokens"),
+        Case(confident, 0.1).named("one confident row"),
+        Case(r.randn(2, 3, V, scale=2.0) - 3.0, 0.2).named("a batch (B, T, V) of negative logits"),
+        Case(_logit_rows(r, V=V), 1.0).named("min_p = 1: only the top token"),
     ]
 
 
-def _sorted_threshold(z, k):
-    kth = z.sort(dim=-1, descending=True).values[..., k - 1:k]  # the k-th largest of each row
-    return torch.where(z >= kth, z, torch.full_like(z, NEG_INF))
-
-
-def _keep_k_plus_one(z, k):
-    return sampling.top_k_filter(z, min(k + 1, z.shape[-1]))
-
-
-def _zero_fill(z, k):
-    kth = torch.topk(z, k, dim=-1).values[..., -1:]
-    return z.masked_fill(z < kth, 0.0)
-
-
-def _global_top_k(z, k):
-    kth = torch.topk(z.flatten(), k).values[-1]  # the k-th largest of the whole tensor
-    return z.masked_fill(z < kth, NEG_INF)
-
-
-def _smallest_k(z, k):
-    kth = torch.topk(z, k, dim=-1, largest=False).values[..., -1:]
-    return z.masked_fill(z > kth, NEG_INF)
-
-
 exercise(
-    "18.2", "Top-k filter", points=1,
-    reference=top_k_filter,
-    visible=[Case(SEED_LOGITS, 2).named("the seed's logits, k = 2: keep 'on' and 'the'")],
-    hidden=_top_k_cases,
+    "18.1", "Min-p filter", points=2, kind="transfer",
+    reference=min_p_filter,
+    visible=[Case(ARTICLE_LOGITS, 0.3).named("the article's logits, min_p = 0.3: keep {on, the}"),
+             Case(ARTICLE_LOGITS, 0.1).named("the article's logits, min_p = 0.1: keep all four")],
+    hidden=_min_p_cases,
     compare=close(atol=0.0, rtol=0.0),
-    hint="kth = torch.topk(logits, k, dim=-1).values[..., -1:] is each row's k-th largest logit; "
-         "return logits.masked_fill(logits < kth, float('-inf')).",
+    hint="probs = softmax(logits, dim=-1); the threshold of each row is min_p * probs.amax(dim=-1, "
+         "keepdim=True); fill the logits whose probability is below it with float('-inf').",
     mistakes=[
-        Mistake("keeps k + 1 tokens", _keep_k_plus_one,
-                hint="Keep exactly the k largest: the threshold is the k-th largest value "
-                     "(index k - 1 of the sorted values, or topk(...).values[..., -1:])."),
-        Mistake("removed logits set to 0", _zero_fill,
+        Mistake("absolute threshold", _min_p_absolute,
+                hint="min_p is relative to the most likely token: the threshold is min_p * p_max, not "
+                     "min_p itself. That is what lets the filter keep many tokens where the model is "
+                     "unsure (p_max small) and few where it is sure."),
+        Mistake("threshold on the logits", _min_p_on_logits,
+                hint="Compare probabilities, not logits: logits can be negative and are not scaled "
+                     "like probabilities. Take the softmax first (or compare z - z_max with log(min_p))."),
+        Mistake("one maximum for the whole batch", _min_p_global,
+                hint="Each row has its own most likely token: use probs.amax(dim=-1, keepdim=True), "
+                     "not probs.max()."),
+        Mistake("removed logits set to 0", _min_p_zero,
                 hint="Set the removed logits to float('-inf'), not 0: exp(0) = 1 would still give them "
                      "probability."),
-        Mistake("returns probabilities", lambda z, k: sampling.probabilities(z, top_k=k),
-                hint="Return filtered logits (same scale as the input, -inf where removed), not "
-                     "probabilities: the softmax comes later."),
-        Mistake("one threshold for the whole batch", _global_top_k,
-                hint="Each row (each position) keeps its own k largest logits: use "
-                     "torch.topk(logits, k, dim=-1) and keep the last dimension (values[..., -1:])."),
-        Mistake("keeps the k smallest", _smallest_k,
-                hint="Keep the LARGEST logits: torch.topk returns the largest by default "
-                     "(largest=True)."),
     ],
-    alternatives=[Alternative("sort, then where(z >= k-th largest)", _sorted_threshold),
-                  Alternative("topk indices scattered into a -inf tensor", lambda z, k: torch.full_like(z, NEG_INF)
-                              .scatter(-1, torch.topk(z, k, dim=-1).indices, torch.topk(z, k, dim=-1).values))],
+    alternatives=[Alternative("in log space: z - z_max >= log(min_p)", _min_p_log_space)],
 )
 
 
-# --- 18.3 top-p (nucleus) ---------------------------------------------------------------------
-def top_p_filter(logits: torch.Tensor, p: float) -> torch.Tensor:
-    """Reference: ``llmcourse.sampling.top_p_filter``: a token is kept when the probability mass
-    of the tokens more likely than it is below ``p``."""
-    return sampling.top_p_filter(logits, p)
+# --- 18.2 repetition penalty (find the bug) ---------------------------------------------------
+def repetition_penalty(logits: torch.Tensor, previous: torch.Tensor, penalty: float) -> torch.Tensor:
+    """Reference: for every row b and every distinct token id in ``previous[b]``, a positive logit
+    is divided by ``penalty`` and a negative one multiplied by it (both make the token less
+    likely for ``penalty > 1``). ``logits`` is ``(B, V)``, ``previous`` is ``(B, T)`` long."""
+    seen = torch.zeros_like(logits, dtype=torch.bool).scatter(1, previous, True)   # (B, V)
+    penalised = torch.where(logits > 0, logits / penalty, logits * penalty)       # (B, V)
+    return torch.where(seen, penalised, logits)
 
 
-def _top_p_cases(r):
-    V = r.integer(6, 12)
-    shuffled = SEED_LOGITS[torch.randperm(4, generator=r.generator)]
+def _divide_all(logits, previous, penalty):
+    out = logits.clone()
+    for b in range(logits.shape[0]):
+        for t in set(previous[b].tolist()):
+            out[b, t] = out[b, t] / penalty               # the bug: a negative logit moves up
+    return out
+
+
+def _per_occurrence(logits, previous, penalty):
+    out = logits.clone()
+    for b in range(logits.shape[0]):
+        for t in previous[b].tolist():                   # a token seen twice is penalised twice
+            v = out[b, t]
+            out[b, t] = v / penalty if v > 0 else v * penalty
+    return out
+
+
+def _first_row_ids(logits, previous, penalty):
+    seen = torch.zeros(logits.shape[-1], dtype=torch.bool)
+    seen[previous[0]] = True                              # row 0's history used for every row
+    return torch.where(seen, torch.where(logits > 0, logits / penalty, logits * penalty), logits)
+
+
+def _subtract(logits, previous, penalty):
+    seen = torch.zeros_like(logits, dtype=torch.bool).scatter(1, previous, True)
+    return torch.where(seen, logits - penalty, logits)
+
+
+def _everything(logits, previous, penalty):
+    return torch.where(logits > 0, logits / penalty, logits * penalty)   # every token, seen or not
+
+
+def _gather_scatter(logits, previous, penalty):
+    score = torch.gather(logits, 1, previous)                            # (B, T): logits of seen tokens
+    score = torch.where(score < 0, score * penalty, score / penalty)
+    return logits.scatter(1, previous, score)                           # repeated ids write the same value
+
+
+def _repetition_cases(r):
+    B, V, T = r.integer(2, 4), r.integer(6, 12), r.integer(3, 8)
+    repeats = torch.tensor([[1, 1, 1, 2], [3, 0, 3, 3]])
     return [
-        Case(shuffled.clone(), 0.7).named(f"the seed's logits in another order {shuffled.tolist()}, p = 0.7"),
-        Case(_logit_rows(r, V=V), r.choice([0.5, 0.8, 0.9])).named("random logits"),
-        Case(r.randn(2, 3, V, scale=2.0), 0.9).named("a batch (B, T, V), p = 0.9"),
-        Case(_logit_rows(r, V=V, scale=4.0), 0.3).named("confident rows, p = 0.3 (often one token)"),
-        Case(_logit_rows(r, V=V), 1.0).named("p = 1.0 (nothing removed)"),
+        Case(_logit_rows(r, B=B, V=V), r.randint(0, V, B, T), r.choice([1.2, 1.5, 2.0]))
+        .named("random logits, each row its own history"),
+        Case(torch.tensor([[-1.5, 2.0, 0.5, -0.2], [1.0, -2.0, 3.0, -0.5]]), repeats, 1.3)
+        .named("tokens generated several times, negative logits"),
+        Case(_logit_rows(r, B=1, V=V) - 4.0, r.randint(0, V, 1, T), 1.5).named("one row, all logits negative"),
+        Case(_logit_rows(r, B=B, V=V), r.randint(0, V, B, 1), 1.0).named("penalty 1 (nothing changes), T = 1"),
     ]
 
 
-def _gather_back(z, p):
-    sz, order = torch.sort(z, dim=-1, descending=True)
-    probs = torch.softmax(sz, dim=-1)
-    remove_sorted = probs.cumsum(dim=-1) - probs >= p  # mass strictly before each token
-    return z.masked_fill(remove_sorted.gather(-1, order.argsort(dim=-1)), NEG_INF)
-
-
-def _drop_crossing(z, p):
-    sz, order = torch.sort(z, dim=-1, descending=True)
-    cum = torch.cumsum(attention.softmax(sz, dim=-1), dim=-1)
-    remove_sorted = cum >= p  # also removes the token that crosses p
-    remove = torch.zeros_like(remove_sorted).scatter(-1, order, remove_sorted)
-    return z.masked_fill(remove, NEG_INF)
-
-
-def _unsorted(z, p):
-    probs = attention.softmax(z, dim=-1)
-    before = torch.cumsum(probs, dim=-1) - probs  # in vocabulary order, not sorted
-    return z.masked_fill(before >= p, NEG_INF)
-
-
-def _sorted_output(z, p):
-    sz, _ = torch.sort(z, dim=-1, descending=True)
-    probs = attention.softmax(sz, dim=-1)
-    before = torch.cumsum(probs, dim=-1) - probs
-    return sz.masked_fill(before >= p, NEG_INF)  # never scattered back to vocabulary order
-
-
-def _one_too_many(z, p):
-    sz, order = torch.sort(z, dim=-1, descending=True)
-    probs = attention.softmax(sz, dim=-1)
-    before = torch.cumsum(probs, dim=-1) - probs
-    prev = torch.cat([torch.zeros_like(before[..., :1]), before[..., :-1]], dim=-1)
-    remove_sorted = prev >= p  # keeps one token after the crossing one
-    remove = torch.zeros_like(remove_sorted).scatter(-1, order, remove_sorted)
-    return z.masked_fill(remove, NEG_INF)
-
-
 exercise(
-    "18.3", "Top-p (nucleus) filter", points=2,
-    reference=top_p_filter,
-    visible=[Case(SEED_LOGITS, 0.7).named("the seed's logits, p = 0.7: keep {on, the}"),
-             Case(SEED_LOGITS, 0.95).named("the seed's logits, p = 0.95: keep all four")],
-    hidden=_top_p_cases,
-    compare=close(atol=0.0, rtol=0.0),
-    hint="Sort the logits in descending order, take the softmax and its cumulative sum; remove a token "
-         "when the mass strictly before it (cumsum - prob) is already >= p; scatter the decision back to "
-         "the original order and fill removed logits with -inf.",
+    "18.2", "Repetition penalty", points=2, kind="find the bug",
+    reference=repetition_penalty, given=_divide_all,
+    visible=[Case(torch.tensor([[2.0, -1.0, 0.5, 0.0]]), torch.tensor([[0, 1]]), 2.0)
+             .named("logits [2, -1, 0.5, 0], 'on' and 'the' already generated, penalty 2")],
+    hidden=_repetition_cases,
+    compare=close(atol=1e-6, rtol=1e-6),
+    hint="Only the tokens in previous[b] change, each once: a positive logit becomes logit / penalty, "
+         "a negative one logit * penalty.",
     mistakes=[
-        Mistake("drops the token that crosses p", _drop_crossing,
-                hint="Keep the token whose cumulative probability first reaches p: with p = 0.7 the "
-                     "seed keeps 'the' (cumulative 0.79). Remove a token only when the mass BEFORE it "
-                     "(cumsum - prob) is >= p."),
-        Mistake("no sorting", _unsorted,
-                hint="Accumulate the probabilities from the most likely token down: sort the logits "
-                     "(descending) before the cumulative sum, then map the result back."),
-        Mistake("returned in sorted order", _sorted_output,
-                hint="Return the logits in their original (vocabulary) order: scatter the removal "
-                     "decisions back with the indices from torch.sort (or index with argsort)."),
-        Mistake("keeps one token too many", _one_too_many,
-                hint="Stop right after the token that crosses p: remove every token whose preceding "
-                     "mass (cumsum - prob) is >= p."),
-        Mistake("removed logits set to 0",
-                lambda z, p: torch.where(torch.isfinite(sampling.top_p_filter(z, p)), z, torch.zeros_like(z)),
-                hint="Set the removed logits to float('-inf'), not 0."),
+        Mistake("penalised once per occurrence", _per_occurrence,
+                hint="A token generated three times is penalised once, not three times: loop over the "
+                     "distinct ids (set(previous[b].tolist())) or build a boolean 'seen' mask."),
+        Mistake("the first row's history for every row", _first_row_ids,
+                hint="Each row of the batch is its own text: row b is penalised for the tokens in "
+                     "previous[b] only."),
+        Mistake("penalty subtracted", _subtract,
+                hint="The CTRL penalty scales the logit (divide if positive, multiply if negative); it "
+                     "does not subtract the penalty."),
+        Mistake("every token penalised", _everything,
+                hint="Only tokens that already appear in previous[b] are penalised; the others keep "
+                     "their logits."),
     ],
-    alternatives=[Alternative("argsort to undo the sort", _gather_back)],
+    alternatives=[Alternative("gather, where, scatter (Hugging Face's way)", _gather_scatter)],
 )
 
 
-# --- 18.4 sample a token ----------------------------------------------------------------------
-def sample_token(logits: torch.Tensor, temperature: float, generator: torch.Generator) -> torch.Tensor:
-    """Reference: ``llmcourse.sampling.sample``; one id per row of ``(B, V)`` logits -> ``(B,)``."""
-    return sampling.sample(logits, temperature, generator=generator)
-
-
-DRAWS = 10_000  # per row: the standard error of a frequency is at most 0.5 / 100 = 0.005
-SEED = 1234
-
-
-def _draw(fn, logits, temperature, seed):
-    B, V = logits.shape
-    big = logits.repeat_interleave(DRAWS, dim=0)  # (B * DRAWS, V): each row repeated
-    ids = fn(big.clone(), temperature, torch.Generator().manual_seed(seed))
-    if not isinstance(ids, torch.Tensor):
-        raise SubmissionError(f"sample_token must return a tensor of token ids, got {type(ids).__name__}.")
-    if ids.dim() == 2 and ids.shape[-1] == 1:
-        raise SubmissionError(f"called with logits of shape {(B * DRAWS, V)} (each row repeated {DRAWS} "
-                              f"times), sample_token returned shape {tuple(ids.shape)}; return one id per "
-                              f"row, shape (B,): torch.multinomial gives (B, 1), so add .squeeze(-1).")
-    if tuple(ids.shape) != (B * DRAWS,):
-        raise SubmissionError(f"sample_token returned shape {tuple(ids.shape)} for logits of shape "
-                              f"{(B * DRAWS, V)}; expected ({B * DRAWS},), one id per row.")
-    if ids.is_floating_point() or ids.dtype == torch.bool:
-        raise SubmissionError(f"sample_token must return integer token ids (torch.long), got {ids.dtype}.")
-    if int(ids.min()) < 0 or int(ids.max()) >= V:
-        raise SubmissionError(f"sample_token returned ids outside 0..{V - 1}.")
-    return ids.long().view(B, DRAWS)  # (B, DRAWS)
-
-
-def _run_sampler(fn, case):
-    """Frequencies over many draws, and the generator contract: the same seed repeats the draws,
-    another seed changes them (when T > 0), and torch's global random state is left alone."""
-    (logits, temperature), _ = case.inputs()
-    if fn is sample_token:  # the reference: the exact distribution the draws must follow
-        return {"frequencies": sampling.probabilities(logits, temperature),
-                "same generator seed, same draws": True,
-                "another generator seed, other draws": temperature > 0,
-                "torch's global random state untouched": True}
-    before = torch.get_rng_state()
-    ids = _draw(fn, logits, temperature, SEED)  # (B, DRAWS)
-    again = _draw(fn, logits, temperature, SEED)
-    other = _draw(fn, logits, temperature, SEED + 1)
-    untouched = bool(torch.equal(before, torch.get_rng_state()))
-    V = logits.shape[-1]
-    freqs = torch.stack([torch.bincount(row, minlength=V) for row in ids]).float() / DRAWS  # (B, V)
-    return {"frequencies": freqs, "same generator seed, same draws": bool(torch.equal(ids, again)),
-            "another generator seed, other draws": not bool(torch.equal(ids, other)),
-            "torch's global random state untouched": untouched}
-
-
-def _own_generator(logits, t, generator):
-    return sampling.sample(logits, t, generator=torch.Generator().manual_seed(0))  # the argument ignored
-
-
-def _reseeds_global(logits, t, generator):
-    torch.manual_seed(0)  # reproducible, but resets the learner's own random state
-    return _global_rng(logits, t)
-
-
-def _inverse_cdf(logits, t, generator):
-    if t == 0:
-        return logits.argmax(dim=-1)
-    probs = torch.softmax(logits / t, dim=-1)
-    u = torch.rand(probs.shape[:-1] + (1,), generator=generator)  # one uniform per row
-    return (probs.cumsum(dim=-1) < u).sum(dim=-1).clamp_max(probs.shape[-1] - 1)
-
-
-def _sample_cases(r):
-    return [
-        Case(_logit_rows(r, B=2, V=r.integer(4, 8)), 1.0).named("two rows of random logits, T = 1"),
-        Case(_logit_rows(r, B=2, V=6), r.choice([0.5, 0.7])).named("T < 1"),
-        Case(_logit_rows(r, B=1, V=6), 0).named("T = 0: greedy"),
-        Case(_logit_rows(r, B=3, V=5, scale=1.0), 1.5).named("three rows, T > 1"),
-    ]
-
-
-def _global_rng(logits, t):
-    probs = sampling.probabilities(logits, t)
-    return torch.multinomial(probs, 1).squeeze(-1)  # no generator: not reproducible
+# --- 18.3 predict: temperature 0.25 -------------------------------------------------------------
+def on_at_quarter_temperature() -> float:
+    """Reference: the probability of "on" for the article's logits at temperature 0.25."""
+    return sampling.probabilities(ARTICLE_LOGITS, temperature=0.25)[0].item()
 
 
 exercise(
-    "18.4", "Sample a token with a generator", points=1,
-    reference=sample_token,
-    visible=[Case(SEED_LOGITS.unsqueeze(0), 1.0).named("the seed's logits as one row, T = 1"),
-             Case(SEED_LOGITS.unsqueeze(0), 0.5).named("the seed's logits, T = 0.5")],
-    hidden=_sample_cases,
-    run=_run_sampler,
-    compare=close(atol=0.025, rtol=0.0),
-    time_limit=20,
-    hint="probs = softmax(logits / T) (one-hot arg-max when T == 0); "
-         "torch.multinomial(probs, num_samples=1, generator=generator).squeeze(-1). "
-         "The check draws 10,000 tokens per row and compares the frequencies with the "
-         "probabilities (tolerance 0.025, five standard errors).",
+    "18.3", "The top token at temperature 0.25", points=1, kind="predict",
+    reference=on_at_quarter_temperature,
+    visible=[Case()],
+    hidden=lambda r: [],
+    compare=close(atol=0.02, rtol=0),
+    hint="Temperature T raises every probability to the power 1/T and renormalises: at T = 0.25 the "
+         "logits become [8, 4, 2, 0].",
     mistakes=[
-        Mistake("temperature ignored", lambda z, t, g: sampling.sample(z, 1.0 if t else 0, generator=g),
-                hint="Divide the logits by the temperature before the softmax: at T = 0.5 the seed's "
-                     "'on' must come up 83% of the time."),
-        Mistake("always greedy", lambda z, t, g: z.argmax(dim=-1),
-                hint="Sampling draws at random from the probabilities (torch.multinomial); the arg-max "
-                     "is only right for T = 0."),
-        Mistake("drawn from the logits, not the probabilities",
-                lambda z, t, g: torch.multinomial(z.clamp_min(0), 1, generator=g).squeeze(-1),
-                hint="torch.multinomial treats its input as (unnormalised) probabilities. Give it "
-                     "softmax(logits / T), not the raw logits."),
-        Mistake("generator not used", lambda z, t, g: _global_rng(z, t),
-                hint="Pass the generator to torch.multinomial(..., generator=generator), so that the "
-                     "same seed gives the same tokens."),
-        Mistake("its own Generator().manual_seed(0)", _own_generator,
-                hint="Draw with the generator you are given (torch.multinomial(probs, 1, generator=generator)): "
-                     "a fixed Generator().manual_seed(0) of your own gives the same draws whatever seed the "
-                     "caller chose."),
-        Mistake("torch.manual_seed inside the sampler", _reseeds_global,
-                hint="Do not call torch.manual_seed in the sampler: it resets everyone's global random state "
-                     "and every call repeats the same draws. Pass generator=generator to torch.multinomial."),
+        Mistake("temperature 1", lambda: sampling.probabilities(ARTICLE_LOGITS)[0].item(),
+                hint="0.58 is the probability at T = 1. Dividing the logits by 0.25 multiplies the gaps "
+                     "between them by 4: the top token takes almost everything."),
+        Mistake("temperature 0.5", lambda: sampling.probabilities(ARTICLE_LOGITS, temperature=0.5)[0].item(),
+                hint="0.83 is the lesson's T = 0.5. At T = 0.25 the logits are [8, 4, 2, 0]: e^8 against "
+                     "e^4 + e^2 + 1."),
+        Mistake("multiplied by T", lambda: sampling.probabilities(ARTICLE_LOGITS * 0.25)[0].item(),
+                hint="Temperature divides the logits; T < 1 makes the distribution sharper, not flatter."),
     ],
-    alternatives=[Alternative("inverse CDF with torch.rand(generator=...)", _inverse_cdf)],
+    alternatives=[Alternative("e^8 / (e^8 + e^4 + e^2 + e^0)",
+                              lambda: math.exp(8) / (math.exp(8) + math.exp(4) + math.exp(2) + 1))],
 )

@@ -1,18 +1,20 @@
-"""Lesson 19 (Scaling LLMs) exercises: the back-of-the-envelope formulas behind model sizes.
+"""Lesson 19 (Scaling LLMs) exercises: the back-of-the-envelope formulas, used the other way round.
 
-19.1 ``count_params(vocab_size, block_size, n_layer, n_embd)``: exact parameter count of a GPT-2
-     style model (biases, learned positions, LayerNorm, tied LM head).
-19.2 ``flops_per_token(config, seq_len, training=True)``: ``2 N_matmul + 4 L T d`` per token
-     forward, three times that for training.
-19.3 ``chinchilla_optimal(compute_flops, tokens_per_param=20.0)``: ``(N, D)`` with ``C = 6 N D``
-     and ``D = r N``.
-19.4 ``kv_cache_bytes(n_layer, n_embd, seq_len, batch_size=1, bytes_per_value=2)``.
+19.1 ``width_for(n_params, n_layer, vocab_size=50257, block_size=2048, multiple=128)`` (transfer):
+     the model width ``d`` (a multiple of ``multiple``) whose GPT-2-layout parameter count is
+     closest to ``n_params``: GPT-3's Table 2.1 widths from its sizes and depths.
+19.2 ``chinchilla_optimal(compute_flops, tokens_per_param=20.0)`` (find the bug): ``(N, D)`` with
+     ``C = 6 N D`` and ``D = r N``; the given code has ``C / 6 * r`` where ``C / (6 r)`` belongs.
+19.3 ``training_days(n_params, n_tokens, n_gpus, peak_flops, mfu)`` (transfer): wall-clock days
+     of ``6 N D`` FLOPs on ``n_gpus`` accelerators that reach ``mfu`` of their peak.
 
->>> count_params(50257, 1024, 12, 768)          # GPT-2 small
-124439808
+>>> width_for(175e9, 96)                       # GPT-3 175B: 96 layers
+12288
 >>> n, d = chinchilla_optimal(5.76e23)
 >>> round(n / 1e9, 1), round(d / 1e12, 2)
 (69.3, 1.39)
+>>> round(training_days(175e9, 300e9, 1024, 312e12, 0.4), 1)
+28.5
 """
 
 from __future__ import annotations
@@ -25,139 +27,108 @@ from llmcourse.grading.registry import Alternative
 from llmcourse.model import GPTConfig
 
 
-def _cfg(vocab_size, block_size, n_layer, n_embd, n_head=1):
-    return GPTConfig(vocab_size=vocab_size, block_size=block_size, n_layer=n_layer, n_head=n_head,
-                     n_embd=n_embd)
+# --- 19.1 the width of a GPT-3 row (transfer) ---------------------------------------------------
+def _count(d, n_layer, vocab_size, block_size):
+    """GPT-2 layout with a tied head: ``scaling.count_parameters`` (one head; heads do not change it)."""
+    return scaling.count_parameters(GPTConfig(vocab_size=vocab_size, block_size=block_size,
+                                              n_layer=n_layer, n_head=1, n_embd=d))
 
 
-# --- 19.1 parameter count ---------------------------------------------------------------------
-def count_params(vocab_size: int, block_size: int, n_layer: int, n_embd: int) -> int:
-    """Reference: ``llmcourse.scaling.count_parameters`` of the GPT-2 layout (head count does not
-    change the count)."""
-    return scaling.count_parameters(_cfg(vocab_size, block_size, n_layer, n_embd))
+def width_for(n_params: float, n_layer: int, vocab_size: int = 50257, block_size: int = 2048,
+              multiple: int = 128) -> int:
+    """Reference: the multiple of ``multiple`` whose parameter count is closest to ``n_params``
+    (the smaller one on a tie), searched upwards from ``multiple``."""
+    best_d, best_gap, d = multiple, math.inf, multiple
+    while True:
+        n = _count(d, n_layer, vocab_size, block_size)
+        if abs(n - n_params) < best_gap:
+            best_d, best_gap = d, abs(n - n_params)
+        if n >= n_params:
+            return best_d
+        d += multiple
 
 
-def _params_buggy(*, block=True, final_ln=True, ln_vectors=2, head=False, mlp=8, biases=True):
-    def fn(vocab_size, block_size, n_layer, n_embd):
-        d, L = n_embd, n_layer
-        per_block = 4 * d * d + mlp * d * d + (9 * d if biases else 0) + (2 * ln_vectors * d if biases else 0)
-        total = L * per_block + vocab_size * d
-        total += block_size * d if block else 0
-        total += ln_vectors * d if (final_ln and biases) else 0
-        total += vocab_size * d if head else 0
-        return total
-    return fn
+def _width_quadratic(n_params, n_layer, vocab_size=50257, block_size=2048, multiple=128):
+    # L (12 d^2 + 13 d) + (V + T + 2) d = N, solved for d, then the two neighbouring multiples
+    a, b = 12 * n_layer, 13 * n_layer + vocab_size + block_size + 2
+    d = (-b + math.sqrt(b * b + 4 * a * n_params)) / (2 * a)
+    lo = max(multiple, math.floor(d / multiple) * multiple)
+    count = lambda w: n_layer * (12 * w * w + 13 * w) + (vocab_size + block_size + 2) * w
+    return min((lo, lo + multiple), key=lambda w: (abs(count(w) - n_params), w))
 
 
-_GPT2 = (50257, 1024, 12, 768)
-_NANO = (65, 64, 4, 128)
-
-exercise(
-    "19.1", "Parameter count of a GPT", points=2,
-    reference=count_params,
-    visible=[Case(*_GPT2).named("GPT-2 small: 124,439,808 parameters"),
-             Case(*_NANO).named("the nano preset")],
-    hidden=lambda r: [Case(r.integer(10, 60000), r.choice([64, 128, 256, 1024, 2048]), r.integer(1, 48),
-                           r.choice([32, 64, 96, 128, 256, 512, 768, 1024, 1600]))
-                      for _ in range(4)] + [Case(r.integer(2, 100), 1, 1, 8).named("one layer, one position")],
-    compare=exact(dtype=False),
-    hint="Per block: attention 4d^2 + 4d, MLP 8d^2 + 5d, two LayerNorms 2d each; plus the token "
-         "embedding V*d, the position embedding T*d and the final LayerNorm 2d. The LM head shares "
-         "the token embedding's matrix.",
-    mistakes=[
-        Mistake("12 L d^2 only", _params_buggy(biases=False),
-                hint="12 L d^2 is the big part, but count the small vectors too: attention biases "
-                     "(3d + d), MLP biases (4d + d) and both LayerNorms (gain and bias, 2d each) in "
-                     "every block, and the final LayerNorm."),
-        Mistake("untied LM head", _params_buggy(head=True),
-                hint="GPT-2 ties the LM head to the token embedding: the (V, d) matrix is stored once. "
-                     "Do not add V*d a second time."),
-        Mistake("no position embedding", _params_buggy(block=False),
-                hint="GPT-2 learns one vector per position: add block_size * n_embd."),
-        Mistake("no final LayerNorm", _params_buggy(final_ln=False),
-                hint="After the last block comes one more LayerNorm (ln_f): 2d parameters."),
-        Mistake("LayerNorm without bias", _params_buggy(ln_vectors=1),
-                hint="A LayerNorm has two vectors of size d: the gain (weight) and the shift (bias)."),
-        Mistake("MLP counted as 4 d^2", _params_buggy(mlp=4),
-                hint="The MLP has two matrices, d x 4d and 4d x d: 8 d^2, not 4 d^2."),
-    ],
-    alternatives=[Alternative("by hand: embeddings + L (12 d^2 + 13 d) + final LayerNorm",
-                              lambda V, T, L, d: V * d + T * d + L * (12 * d * d + 13 * d) + 2 * d)],
-)
+def _width_12Ld2(n_params, n_layer, vocab_size=50257, block_size=2048, multiple=128):
+    return max(multiple, round(math.sqrt(n_params / (12 * n_layer)) / multiple) * multiple)
 
 
-# --- 19.2 FLOPs per token ---------------------------------------------------------------------
-def flops_per_token(config: GPTConfig, seq_len: int, training: bool = True) -> int:
-    """Reference: ``llmcourse.scaling.flops_per_token``."""
-    return scaling.flops_per_token(config, seq_len, training)
+def _width_round_down(n_params, n_layer, vocab_size=50257, block_size=2048, multiple=128):
+    d = multiple
+    while _count(d + multiple, n_layer, vocab_size, block_size) <= n_params:
+        d += multiple
+    return d                                          # the largest width that does not exceed N
 
 
-def _n_matmul(c):
-    d, L = c.n_embd, c.n_layer
-    return L * (12 * d * d + 9 * d) + c.vocab_size * d
+def _width_round_up(n_params, n_layer, vocab_size=50257, block_size=2048, multiple=128):
+    d = multiple
+    while _count(d, n_layer, vocab_size, block_size) < n_params:
+        d += multiple
+    return d                                          # the smallest width that reaches N
 
 
-def _flops_buggy(*, attn=4, factor=3, n=_n_matmul, honour_flag=True):
-    def fn(config, seq_len, training=True):
-        fwd = 2 * n(config) + attn * config.n_layer * seq_len * config.n_embd
-        return factor * fwd if (training or not honour_flag) else fwd
-    return fn
+def _width_any_integer(n_params, n_layer, vocab_size=50257, block_size=2048, multiple=128):
+    return width_for(n_params, n_layer, vocab_size, block_size, multiple=1)
 
 
-def _flops_cases(r):
+def _gpt3(name):
+    c = scaling.PRESETS[name]
+    return Case(scaling.PUBLISHED_PARAMS[name], c.n_layer).named(
+        f"GPT-3 {name[5:]}: {scaling.PUBLISHED_PARAMS[name]:.3g} parameters, {c.n_layer} layers")
+
+
+def _width_cases(r):
     cases = []
-    for training in (True, False, True):
-        d = r.choice([64, 128, 256, 512, 768])
-        cfg = _cfg(r.integer(50, 50000), r.choice([256, 512, 1024, 2048]), r.integer(1, 24), d)
-        cases.append(Case(cfg, r.integer(1, cfg.block_size), training=training))
-    cfg = _cfg(r.integer(50, 50000), 256, r.integer(1, 12), 128)
-    cases.append(Case(cfg, cfg.block_size).named("a context of exactly block_size tokens"))
-    cases.append(Case(cfg, 1, training=False).named("a context of one token"))
+    for frac in (-0.3, 0.3):
+        L, m, V, T = r.integer(2, 48), r.choice([64, 128, 256]), r.integer(1000, 100000), r.choice([512, 1024, 4096])
+        d = m * r.integer(2, 24)
+        lo, hi = _count(d - m, L, V, T), _count(d, L, V, T)
+        step = _count(d + m, L, V, T) - hi if frac > 0 else hi - lo
+        cases.append(Case(hi + frac * step, L, vocab_size=V, block_size=T, multiple=m)
+                     .named(f"{L} layers, a size near width {d}"))
+    L, m = r.integer(4, 40), 128
+    d = m * r.integer(2, 30)
+    cases.append(Case(_count(d, L, 50257, 2048) - 1, L).named(f"one parameter less than width {d} has"))
+    cases.append(Case(float(_count(256, 2, 50257, 1024)) + 5e5, 2, block_size=1024, multiple=64)
+                 .named("a small model with a large vocabulary"))
     return cases
 
 
-def _flops_by_hand(config, seq_len, training=True):
-    d, L, V = config.n_embd, config.n_layer, config.vocab_size
-    weights = L * (4 * d * d + 4 * d + 8 * d * d + 5 * d) + V * d  # attention + MLP + LM head
-    return (3 if training else 1) * (2 * weights + 4 * L * seq_len * d)
-
-
 exercise(
-    "19.2", "FLOPs per token", points=2,
-    reference=flops_per_token,
-    visible=[Case(scaling.PRESETS["gpt2"], 1024).named("GPT-2 small, training, 1024-token context"),
-             Case(scaling.PRESETS["gpt2"], 1024, training=False).named("GPT-2 small, forward only")],
-    hidden=_flops_cases,
+    "19.1", "The width of a GPT-3 model from its size", points=2, kind="transfer",
+    reference=width_for,
+    visible=[_gpt3("gpt3-small"), _gpt3("gpt3-xl"), _gpt3("gpt3-175b")],
+    hidden=_width_cases,
     compare=exact(dtype=False),
-    hint="N_matmul = n_layer * (12 d^2 + 9 d) + vocab_size * d (block weights and biases, plus the LM "
-         "head). Forward: 2 N_matmul + 4 n_layer seq_len d. Training: 3 times the forward.",
+    hint="Count L (12 d^2 + 13 d) + V d + T d + 2 d for d = multiple, 2 multiple, ... and return the d "
+         "whose count is closest to n_params.",
     mistakes=[
-        Mistake("no attention term", _flops_buggy(attn=0),
-                hint="Besides the weights, attention multiplies activations with activations: Q K^T and "
-                     "weights @ V cost 2 T d each per token and layer. Add 4 n_layer seq_len d."),
-        Mistake("only Q K^T", _flops_buggy(attn=2),
-                hint="Two products per layer depend on the context: Q K^T and weights @ V, 2 T d FLOPs "
-                     "each, so 4 n_layer seq_len d per token in the forward pass."),
-        Mistake("backward counted once", _flops_buggy(factor=2),
-                hint="The backward pass costs about twice the forward (gradients for the activations "
-                     "and for the weights), so training = forward + 2 x forward = 3 x forward."),
-        Mistake("training flag ignored", _flops_buggy(honour_flag=False),
-                hint="With training=False return the forward pass only (2 N_matmul + 4 L T d)."),
-        Mistake("embeddings counted as matmuls",
-                _flops_buggy(n=lambda c: scaling.count_parameters(c)),
-                hint="Use the weights that are multiplied: block weights and biases plus the LM head "
-                     "(V d). Position embeddings are a lookup and LayerNorm parameters are not in "
-                     "matrix products."),
-        Mistake("LM head forgotten", _flops_buggy(n=lambda c: _n_matmul(c) - c.vocab_size * c.n_embd),
-                hint="The LM head is a (d, V) matrix product for every token: add vocab_size * n_embd "
-                     "to N_matmul (it shares its matrix with the embedding, but the lookup is free and "
-                     "the product is not)."),
+        Mistake("12 L d^2 only", _width_12Ld2,
+                hint="12 L d^2 leaves out the embeddings (V d + T d), a large share of a small model: "
+                     "GPT-3 Small comes out 896 wide instead of 768. Count every piece."),
+        Mistake("rounded down", _width_round_down,
+                hint="Return the width whose count is CLOSEST to n_params, which may be a little larger: "
+                     "published sizes are rounded (GPT-3 Small's 125M is 125.2M by the formula)."),
+        Mistake("rounded up", _width_round_up,
+                hint="Return the width whose count is CLOSEST to n_params, which may be a little smaller: "
+                     "GPT-3 175B's formula count is 174.6B, below the paper's rounded 175B."),
+        Mistake("not a multiple", _width_any_integer,
+                hint="Widths are multiples of `multiple` (heads of 64 or 128 numbers): search d = multiple, "
+                     "2 * multiple, ..., not every integer."),
     ],
-    alternatives=[Alternative("by hand", _flops_by_hand)],
+    alternatives=[Alternative("solve the quadratic, compare the two neighbouring multiples", _width_quadratic)],
 )
 
 
-# --- 19.3 Chinchilla ----------------------------------------------------------------------------
+# --- 19.2 Chinchilla (find the bug) -------------------------------------------------------------
 def chinchilla_optimal(compute_flops: float, tokens_per_param: float = 20.0) -> tuple[float, float]:
     """Reference: ``llmcourse.scaling.chinchilla_optimal``."""
     return scaling.chinchilla_optimal(compute_flops, tokens_per_param)
@@ -172,15 +143,20 @@ def _chin_buggy(*, six=6.0, swap=False, divide=False, ratio=None):
     return fn
 
 
+def _chin_given(compute_flops, tokens_per_param=20.0):
+    n = math.sqrt(compute_flops / 6 * tokens_per_param)   # the bug: C / 6 * r is (C / 6) * r
+    return n, tokens_per_param * n
+
+
 exercise(
-    "19.3", "Compute-optimal model size (Chinchilla)", points=1,
-    reference=chinchilla_optimal,
+    "19.2", "Compute-optimal model size (Chinchilla)", points=1, kind="find the bug",
+    reference=chinchilla_optimal, given=_chin_given,
     visible=[Case(5.76e23).named("Chinchilla's budget, 5.76e23 FLOPs (about 70B params, 1.4T tokens)")],
     hidden=lambda r: [Case(10 ** (15 + 10 * r.rand(1).item())),
                       Case(10 ** (18 + 5 * r.rand(1).item()), tokens_per_param=r.choice([5.0, 10.0, 40.0, 100.0])),
                       Case(6 * 175e9 * 300e9).named("GPT-3's budget")],
     compare=close(atol=0.0, rtol=1e-6),
-    hint="Solve C = 6 N D with D = r N: N = sqrt(C / (6 r)), D = r N. Return (N, D).",
+    hint="Solve C = 6 N D with D = r N: C = 6 r N^2, so N = sqrt(C / (6 r)), D = r N. Return (N, D).",
     mistakes=[
         Mistake("forgot the 6", _chin_buggy(six=1.0),
                 hint="Training costs about 6 FLOPs per parameter per token: C = 6 N D, so "
@@ -199,50 +175,44 @@ exercise(
 )
 
 
-# --- 19.4 KV cache memory ---------------------------------------------------------------------
-def kv_cache_bytes(n_layer: int, n_embd: int, seq_len: int, batch_size: int = 1,
-                   bytes_per_value: int = 2) -> int:
-    """Reference: ``llmcourse.scaling.kv_cache_bytes`` (keys and values of every layer)."""
-    cfg = _cfg(2, seq_len, n_layer, n_embd)
-    return scaling.kv_cache_bytes(cfg, batch_size, seq_len, bytes_per_value)
+# --- 19.3 training time (transfer) --------------------------------------------------------------
+def training_days(n_params: float, n_tokens: float, n_gpus: int, peak_flops: float, mfu: float) -> float:
+    """Reference: ``6 N D`` FLOPs at ``n_gpus * peak_flops * mfu`` FLOP/s, in days."""
+    return 6 * n_params * n_tokens / (n_gpus * peak_flops * mfu) / 86400
 
 
-def _kv_buggy(*, kv=2, layers=True, fixed_bytes=None, batch=True):
-    def fn(n_layer, n_embd, seq_len, batch_size=1, bytes_per_value=2):
-        b = bytes_per_value if fixed_bytes is None else fixed_bytes
-        return kv * (n_layer if layers else 1) * (batch_size if batch else 1) * seq_len * n_embd * b
+def _days_buggy(*, six=6, use_mfu=True, per=86400):
+    def fn(n_params, n_tokens, n_gpus, peak_flops, mfu):
+        return six * n_params * n_tokens / (n_gpus * peak_flops * (mfu if use_mfu else 1.0)) / per
     return fn
 
 
-def _kv_cases(r):
-    cases = []
-    for b in (1, 4, r.choice([1, 2, 4])):  # 8-bit, float32, any
-        L = r.integer(2, 48)
-        batch = r.choice([n for n in range(3, 17) if n != L])  # not 2 (keys and values) nor L: each factor shows
-        cases.append(Case(L, r.choice([64, 256, 768, 4096]), r.integer(1, 4096), batch_size=batch,
-                          bytes_per_value=b))
-    return cases + [Case(1, r.choice([64, 256]), 1).named("one layer, one token, batch 1")]
+def _days_cases(r):
+    return [Case(10 ** (8 + 3 * r.rand(1).item()), 10 ** (10 + 2 * r.rand(1).item()), r.choice([8, 64, 256, 2048]),
+                 r.choice([125e12, 312e12, 989e12]), r.choice([0.3, 0.45, 0.6])) for _ in range(3)] + [
+        Case(124e6, 10e9, 1, 989e12, 0.5).named("GPT-2 small on one GPU")]
 
 
 exercise(
-    "19.4", "Memory of the KV cache", points=1,
-    reference=kv_cache_bytes,
-    visible=[Case(12, 768, 1024).named("GPT-2 small, one 1024-token sequence in 16-bit"),
-             Case(96, 12288, 2048, batch_size=1, bytes_per_value=2).named("GPT-3 175B, 2048 tokens")],
-    hidden=_kv_cases,
-    compare=exact(dtype=False),
-    hint="Every layer stores one key and one value vector of n_embd numbers per token: "
-         "2 * n_layer * batch_size * seq_len * n_embd * bytes_per_value.",
+    "19.3", "How many days does training take?", points=1, kind="transfer",
+    reference=training_days,
+    visible=[Case(175e9, 300e9, 1024, 312e12, 0.4)
+             .named("GPT-3 175B, 300B tokens, 1024 A100s (312 TFLOP/s peak), 40% utilisation")],
+    hidden=_days_cases,
+    compare=close(atol=0.0, rtol=1e-6),
+    hint="Total FLOPs 6 N D, divided by the FLOP/s actually reached (n_gpus * peak_flops * mfu), "
+         "gives seconds; a day has 86,400 of them.",
     mistakes=[
-        Mistake("keys only", _kv_buggy(kv=1),
-                hint="The cache holds keys AND values: a factor 2."),
-        Mistake("one layer only", _kv_buggy(layers=False),
-                hint="Every layer has its own attention, so its own keys and values: multiply by n_layer."),
-        Mistake("bytes_per_value ignored", _kv_buggy(fixed_bytes=2),
-                hint="Use bytes_per_value (2 for float16/bfloat16, 4 for float32, 1 for 8-bit)."),
-        Mistake("batch ignored", _kv_buggy(batch=False),
-                hint="Each sequence of the batch has its own cache: multiply by batch_size."),
+        Mistake("forward pass only", _days_buggy(six=2),
+                hint="Training costs 6 N D FLOPs (forward 2 N D, backward 4 N D), not 2 N D."),
+        Mistake("utilisation ignored", _days_buggy(use_mfu=False),
+                hint="Accelerators reach only a fraction mfu of their peak: divide by "
+                     "n_gpus * peak_flops * mfu."),
+        Mistake("seconds, not days", _days_buggy(per=1),
+                hint="FLOPs / (FLOP/s) is seconds: divide by 86,400 for days."),
+        Mistake("hours, not days", _days_buggy(per=3600),
+                hint="A day has 24 * 3600 = 86,400 seconds, not 3,600."),
     ],
-    alternatives=[Alternative("keys + values per token, times tokens", lambda L, d, T, batch_size=1, bytes_per_value=2:
-                              (L * d * bytes_per_value + L * d * bytes_per_value) * T * batch_size)],
+    alternatives=[Alternative("FLOPs per day of the whole cluster",
+                              lambda N, D, g, peak, mfu: (6 * N * D) / (g * peak * mfu * 24 * 60 * 60))],
 )
