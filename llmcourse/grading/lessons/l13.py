@@ -172,7 +172,7 @@ def _swiglu_cases(r):
 
 
 exercise(
-    "13.2", "SwiGLU at the same parameter count", points=3, kind="transfer",
+    "13.2", "SwiGLU on the same budget of weights", points=3, kind="transfer",
     reference=SwiGLU,
     visible=[Case(SEED_X).build_with(4).named("the article's 'the cat sat', n_embd=4 (hidden 10)")],
     hidden=_swiglu_cases,
