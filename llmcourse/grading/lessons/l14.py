@@ -1,16 +1,25 @@
 """Lesson 14 (Residual Connections) exercises.
 
-14.1 ``ResidualBlock(n_embd)``: a module with ``self.ln = LayerNorm(n_embd)`` and
-     ``self.mlp = MLP(n_embd)`` whose forward is the pre-LN residual ``x + mlp(ln(x))``.
-14.2 ``layer_grad_norms(layers, x)``: backpropagate ``out.sum()`` through a stack and return the
-     gradient norm of each layer's parameters (``llmcourse.block.layer_grad_norms``).
-14.3 ``residual_jacobian(W, x)``: the Jacobian of ``x + tanh(W x)``, which is
-     ``I + diag(1 - tanh(W x)**2) W``: the identity is the "gradient highway".
+14.1 ``ResidualBlock(n_embd)`` (find the bug): a pre-LN residual unit ``x + mlp(ln(x))`` with the
+     parts ``self.ln = LayerNorm(n_embd)`` and ``self.mlp = MLP(n_embd)``; the given code adds the
+     normalised input instead of the original one.
+14.2 ``layer_grad_norms(layers, x)`` (transfer): backpropagate ``out.sum()`` through a stack and
+     return the gradient norm of each layer's parameters (``llmcourse.block.layer_grad_norms``).
+14.3 ``scale_residual_projections_(blocks)`` (transfer): GPT-2's initialisation rule, the weights
+     of the layers that write into the residual stream (``attn.c_proj``, ``mlp.c_proj``) scaled by
+     ``1 / sqrt(2 N)`` for ``N`` blocks.
+14.4 ``grad_negative_slope`` (predict): the gradient that reaches the input of three residual
+     layers whose branches have slope -0.5.
 
 >>> import torch
->>> residual_jacobian(torch.zeros(2, 2), torch.ones(2))   # f = 0: only the identity is left
-tensor([[1., 0.],
-        [0., 1.]])
+>>> from llmcourse.block import TransformerBlock
+>>> blocks = torch.nn.ModuleList(TransformerBlock(8, 2) for _ in range(2))
+>>> before = blocks[0].mlp.c_proj.weight.clone()
+>>> scale_residual_projections_(blocks)                 # 2 blocks: 4 branches, factor 1/2
+>>> torch.allclose(blocks[0].mlp.c_proj.weight, before / 2)
+True
+>>> round(grad_negative_slope(), 4)                      # (1 - 0.5)^3
+0.125
 """
 
 from __future__ import annotations
@@ -27,7 +36,7 @@ from llmcourse.grading.lessons._common import scaled
 from llmcourse.grading.registry import Alternative
 from llmcourse.norm import LayerNorm
 
-#: The seed's embeddings of "The", "cat", "sat" (the first three numbers of each), as (1, 3, 3).
+#: The article's embeddings of "The", "cat", "sat" (the first three numbers of each), as (1, 3, 3).
 SEED_X = torch.tensor([[[0.12, -0.50, 0.33],
                         [0.78, 0.30, -0.12],
                         [0.45, -0.10, 0.67]]])
@@ -50,6 +59,14 @@ class ResidualBlock(nn.Module):
         return x + self.mlp(self.ln(x))  # (..., n_embd) in and out
 
 
+class _GivenAddsNormalised(ResidualBlock):
+    """The broken code the exercise starts from: the sum adds ln(x), not x."""
+
+    def forward(self, x):
+        h = self.ln(x)
+        return h + self.mlp(h)
+
+
 class _NoResidual(ResidualBlock):
     def forward(self, x):
         return self.mlp(self.ln(x))
@@ -58,12 +75,6 @@ class _NoResidual(ResidualBlock):
 class _PostLN(ResidualBlock):
     def forward(self, x):
         return self.ln(x + self.mlp(x))
-
-
-class _AddsNormalised(ResidualBlock):
-    def forward(self, x):
-        h = self.ln(x)
-        return h + self.mlp(h)
 
 
 class _NoNorm(ResidualBlock):
@@ -89,13 +100,13 @@ def _block_cases(r):
 
 
 exercise(
-    "14.1", "A pre-LN residual block", points=2,
-    reference=ResidualBlock,
-    visible=[Case(SEED_X).build_with(3).named("the seed's 'The cat sat' (1, 3, 3), n_embd=3")],
+    "14.1", "A residual block that forgets its input", points=2, kind="find the bug",
+    reference=ResidualBlock, given=_GivenAddsNormalised,
+    visible=[Case(SEED_X).build_with(3).named("the article's 'The cat sat' (1, 3, 3), n_embd=3")],
     hidden=_block_cases,
     compare=scaled(atol=1e-5, rtol=1e-4),
-    hint="In __init__: self.ln = LayerNorm(n_embd) and self.mlp = MLP(n_embd). In forward: "
-         "return x + self.mlp(self.ln(x)).",
+    hint="The branch reads a normalised copy, mlp(ln(x)), and the sum adds the block's original "
+         "input: return x + self.mlp(self.ln(x)).",
     mistakes=[
         Mistake("residual missing", _NoResidual,
                 hint="Add the input back: return x + self.mlp(self.ln(x)). Without the 'x +' there is "
@@ -103,8 +114,6 @@ exercise(
         Mistake("post-LN order", _PostLN,
                 hint="This is post-LN, ln(x + mlp(x)). The block here is pre-LN (GPT-2): normalise the "
                      "branch's input and leave the main path alone, x + mlp(ln(x))."),
-        Mistake("adds the normalised input", _AddsNormalised,
-                hint="The residual adds the ORIGINAL x, not ln(x): return x + self.mlp(self.ln(x))."),
         Mistake("norm missing", _NoNorm,
                 hint="Normalise the input of the MLP: x + self.mlp(self.ln(x)), not x + self.mlp(x)."),
         Mistake("norm on the branch output", _NormOnBranchOutput,
@@ -239,7 +248,7 @@ def _not_cleared(layers, x):
 
 
 exercise(
-    "14.2", "Gradient norm per layer", points=2,
+    "14.2", "Gradient norm per layer", points=2, kind="transfer",
     reference=layer_grad_norms,
     visible=[Case(_scalar_layers(2.0, 3.0), torch.ones(1, 1))
              .named("two scalar layers w1 = 2, w2 = 3 on x = 1: out = 6, gradients 3 and 2")],
@@ -274,52 +283,147 @@ exercise(
 )
 
 
-# --- 14.3 the Jacobian of a residual map ----------------------------------------------------------
-def residual_jacobian(W: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
-    """Reference: the Jacobian of ``y = x + tanh(W @ x)`` at ``x`` (shape ``(d, d)``, entry
-    ``[i, j] = dy_i / dx_j``), ``I + diag(1 - tanh(W x)**2) @ W``."""
-    s = 1.0 - torch.tanh(W @ x) ** 2  # (d,) tanh'(W x)
-    return torch.eye(len(x), dtype=x.dtype) + s[:, None] * W  # (d, d): row i scaled by s_i
 
 
-def _autograd_jacobian(W, x):
-    return torch.autograd.functional.jacobian(lambda v: v + torch.tanh(W @ v), x)
+# --- 14.3 GPT-2's scaled residual projections ------------------------------------------------------
+def scale_residual_projections_(blocks) -> None:
+    """Reference: multiply the weight of every layer that writes into the residual stream (each
+    block's ``attn.c_proj`` and ``mlp.c_proj``) by ``1 / sqrt(2 N)``, ``N = len(blocks)``, in place.
+    Biases and every other layer stay as they are."""
+    factor = (2 * len(blocks)) ** -0.5  # 2N branches add into the stream
+    with torch.no_grad():
+        for blk in blocks:
+            blk.attn.c_proj.weight.mul_(factor)
+            blk.mlp.c_proj.weight.mul_(factor)
 
 
-def _jac_cases(r):
-    cases = []
-    for _ in range(3):
-        d = r.integer(2, 6)
-        cases.append(Case(r.randn(d, d), r.randn(d)).named(f"random W ({d}, {d}) and x ({d},)"))
-    d = r.integer(3, 5)
-    cases.append(Case(r.randn(d, d, scale=3.0), r.randn(d, scale=2.0)).named("a large W: tanh saturates"))
+def _run_scaling(fn, case: Case):
+    """Call ``fn(blocks)`` on a fresh copy of the case's blocks; return every parameter after it."""
+    args, kwargs = case.inputs()
+    fn(*args, **kwargs)
+    return {name: t.detach().clone() for name, t in args[0].state_dict().items()}
+
+
+def _stack(seed: int, depth: int, n_embd: int, n_head: int) -> nn.ModuleList:
+    """``depth`` package blocks with random (non-zero) biases, so that scaling a bias shows."""
+    with torch.random.fork_rng():
+        torch.manual_seed(seed)
+        blocks = nn.ModuleList(block.TransformerBlock(n_embd, n_head) for _ in range(depth))
+        with torch.no_grad():
+            for name, p in blocks.named_parameters():
+                if name.endswith("bias"):
+                    p.normal_(0.0, 0.1)
+    return blocks
+
+
+def _scaling_cases(r):
+    cases = [Case(_stack(r.seed_torch(), 1, 8, 2)).named("one block (2 branches), n_embd=8")]
+    for _ in range(2):
+        depth, n_head = r.integer(2, 6), r.choice([1, 2, 4])
+        cases.append(Case(_stack(r.seed_torch(), depth, 8 * n_head, n_head))
+                     .named(f"{depth} blocks, n_embd={8 * n_head}"))
+    cases.append(Case(_stack(r.seed_torch(), 12, 8, 2)).named("12 blocks, GPT-2 small's depth"))
     return cases
 
 
+def _sqrt_blocks(blocks):
+    with torch.no_grad():
+        for blk in blocks:
+            for proj in (blk.attn.c_proj, blk.mlp.c_proj):
+                proj.weight.mul_(len(blocks) ** -0.5)
+
+
+def _no_sqrt(blocks):
+    with torch.no_grad():
+        for blk in blocks:
+            for proj in (blk.attn.c_proj, blk.mlp.c_proj):
+                proj.weight.div_(2 * len(blocks))
+
+
+def _every_linear(blocks):
+    with torch.no_grad():
+        for blk in blocks:
+            for lin in (blk.attn.c_attn, blk.attn.c_proj, blk.mlp.c_fc, blk.mlp.c_proj):
+                lin.weight.mul_((2 * len(blocks)) ** -0.5)
+
+
+def _biases_too(blocks):
+    with torch.no_grad():
+        for blk in blocks:
+            for proj in (blk.attn.c_proj, blk.mlp.c_proj):
+                proj.weight.mul_((2 * len(blocks)) ** -0.5)
+                proj.bias.mul_((2 * len(blocks)) ** -0.5)
+
+
+def _mlp_only(blocks):
+    with torch.no_grad():
+        for blk in blocks:
+            blk.mlp.c_proj.weight.mul_((2 * len(blocks)) ** -0.5)
+
+
+def _by_name(blocks):
+    n_branches = 2 * len(blocks)
+    for name, p in blocks.named_parameters():
+        if name.endswith("c_proj.weight"):
+            p.data /= n_branches ** 0.5
+
+
 exercise(
-    "14.3", "The Jacobian of a residual map", points=1,
-    reference=residual_jacobian,
-    visible=[Case(torch.tensor([[0.5, -1.0], [2.0, 0.0]]), torch.tensor([1.0, 0.5]))
-             .named("W = [[0.5, -1], [2, 0]], x = [1, 0.5]")],
-    hidden=_jac_cases,
-    compare=close(atol=1e-5, rtol=1e-4),
-    hint="dy/dx = I + diag(1 - tanh(W x)^2) @ W: the identity from the skip path plus the branch's "
-         "Jacobian (chain rule: tanh' at W x, times W).",
+    "14.3", "GPT-2's scaled residual projections", points=2, kind="transfer",
+    reference=scale_residual_projections_,
+    visible=[Case(_stack(14, 3, 16, 4)).named("3 blocks of width 16: factor 1/sqrt(6)")],
+    hidden=_scaling_cases,
+    run=_run_scaling,
+    compare=close(atol=1e-7, rtol=1e-6),
+    hint="Only the two layers that write into the stream change: for every block, multiply "
+         "blk.attn.c_proj.weight and blk.mlp.c_proj.weight by 1 / sqrt(2 * len(blocks)), in place "
+         "(inside torch.no_grad()).",
     mistakes=[
-        Mistake("identity missing", lambda W, x: residual_jacobian(W, x) - torch.eye(len(x)),
-                hint="y = x + f(x), so dy/dx = I + df/dx: add torch.eye(d) for the skip path."),
-        Mistake("tanh instead of its derivative",
-                lambda W, x: torch.eye(len(x)) + torch.tanh(W @ x)[:, None] * W,
-                hint="The derivative of tanh(u) is 1 - tanh(u)**2, not tanh(u)."),
-        Mistake("W transposed",
-                lambda W, x: torch.eye(len(x)) + (1 - torch.tanh(W @ x) ** 2)[:, None] * W.T,
-                hint="Entry [i, j] is dy_i/dx_j = (1 - tanh(u_i)^2) * W[i, j] with u = W x: use W, "
-                     "not W.T."),
-        Mistake("derivative scales columns instead of rows",
-                lambda W, x: torch.eye(len(x)) + W * (1 - torch.tanh(W @ x) ** 2)[None, :],
-                hint="tanh' belongs to output i, so it scales ROW i: diag(s) @ W, i.e. s[:, None] * W, "
-                     "not W @ diag(s)."),
+        Mistake("1/sqrt(N) with N the number of blocks", _sqrt_blocks,
+                hint="Each block adds into the stream twice (attention, then the MLP): N blocks make 2N "
+                     "residual branches, so the factor is 1 / sqrt(2 * len(blocks))."),
+        Mistake("1/(2N) without the square root", _no_sqrt,
+                hint="Independent additions add their variances: 2N branches of standard deviation s sum "
+                     "to s * sqrt(2N). Divide by sqrt(2N), not by 2N."),
+        Mistake("every linear layer scaled", _every_linear,
+                hint="Only the projections that write into the stream (attn.c_proj and mlp.c_proj) are "
+                     "scaled; c_attn and c_fc read from it and keep their weights."),
+        Mistake("biases scaled too", _biases_too,
+                hint="GPT-2 scales the weights only; leave the biases of c_proj as they are."),
+        Mistake("only the MLP's projection", _mlp_only,
+                hint="Attention writes into the stream as well: scale blk.attn.c_proj.weight too."),
     ],
-    alternatives=[Alternative("torch.autograd.functional.jacobian", _autograd_jacobian),
-                  Alternative("I + diag(tanh') @ W", lambda W, x: torch.eye(len(x)) + torch.diag(1 - torch.tanh(W @ x) ** 2) @ W)],
+    alternatives=[Alternative("parameters named *c_proj.weight, divided in place", _by_name)],
+)
+
+
+# --- 14.4 predict: branches that push the other way -------------------------------------------------
+def grad_negative_slope(depth: int = 3, slope: float = -0.5) -> float:
+    """Reference: d h_depth / d x for ``h <- h + slope * h`` repeated ``depth`` times, by autograd."""
+    x = torch.tensor(1.0, dtype=torch.float64, requires_grad=True)
+    h = x
+    for _ in range(depth):
+        h = h + slope * h
+    h.backward()
+    return x.grad.item()
+
+
+exercise(
+    "14.4", "Branches that push the other way", points=1, kind="predict",
+    reference=grad_negative_slope,
+    visible=[Case()], hidden=lambda r: [],
+    compare=close(atol=1e-3, rtol=0),
+    hint="Each residual layer multiplies the gradient by (1 + F') = 1 + (-0.5); three layers in a row.",
+    mistakes=[
+        Mistake("the lesson's positive slope", lambda: 1.5 ** 3,
+                hint="3.375 is (1 + 0.5)^3, the lesson's example. Here F' = -0.5, so each layer "
+                     "contributes (1 - 0.5)."),
+        Mistake("the plain stack", lambda: (-0.5) ** 3,
+                hint="-0.125 is the path through all three branches only (the plain stack). The residual "
+                     "stack adds the paths that skip branches: (1 - 0.5)^3."),
+        Mistake("paths through at most one branch", lambda: 1 + 3 * (-0.5),
+                hint="1 + 3 * (-0.5) keeps the skip path and the single-branch paths only; the paths through "
+                     "two and three branches add 3 * 0.25 - 0.125."),
+    ],
+    alternatives=[Alternative("(1 - 0.5) ** 3", lambda: 0.5 ** 3)],
 )

@@ -1,35 +1,42 @@
 """Lesson 15 (Complete Transformer Block) exercises.
 
-15.1 ``Block(n_embd, n_head)``: the pre-LN GPT-2 block as a module with the parts ``ln_1``,
-     ``attn``, ``ln_2``, ``mlp``: ``x + attn(ln_1(x))``, then ``x + mlp(ln_2(x))``.
-15.2 ``PostLNBlock(n_embd, n_head)``: the seed's post-LN arrangement of the same parts,
-     ``ln_1(x + attn(x))``, then ``ln_2(x + mlp(x))``.
-15.3 ``block_params(n_embd, bias=True)``: parameters of one block, ``12 d^2 + 13 d`` with biases.
+15.1 ``Block(n_embd, n_head)`` (rebuild): the pre-LN GPT-2 block as a module with the parts
+     ``ln_1``, ``attn``, ``ln_2``, ``mlp``: ``x + attn(ln_1(x))``, then ``x + mlp(ln_2(x))``.
+15.2 ``post_ln_out_norm`` (predict): the mean row length of a fresh post-LN block's output when its
+     input rows have length about 800.
+15.3 ``ParallelBlock(n_embd, n_head)`` (transfer): GPT-J's parallel block, one LayerNorm ``ln_1``
+     read by both branches, ``x + attn(ln_1(x)) + mlp(ln_1(x))``.
 
-The references randomise the LayerNorm gains and shifts (fresh ones are 1 and 0), so that a block
-that uses ``ln_1`` where ``ln_2`` belongs gives different numbers.
+The module references randomise the LayerNorm gains and shifts (fresh ones are 1 and 0), so that a
+block that uses a norm in the wrong place gives different numbers.
 
->>> block_params(768)                       # GPT-2 small
-7087872
->>> block_params(4, bias=False)             # 12 * 16 + 2 * 4: no linear biases, norms without shift
-200
+>>> import torch
+>>> ParallelBlock(16, 4)(torch.zeros(2, 5, 16)).shape
+torch.Size([2, 5, 16])
+>>> round(post_ln_out_norm(), 2)                  # sqrt(64), whatever the input's size
+8.0
 """
 
 from __future__ import annotations
 
 import torch
 
-from llmcourse.block import TransformerBlock
+import torch.nn as nn
 import torch.nn.functional as F
 
-from llmcourse.grading import Case, Mistake, close, exact, exercise
+from llmcourse.attention import MultiHeadAttention
+from llmcourse.block import TransformerBlock
+from llmcourse.feedforward import MLP
+from llmcourse.norm import LayerNorm
+
+from llmcourse.grading import Case, Mistake, close, exercise
 from llmcourse.grading.lessons._common import scaled
 from llmcourse.grading.registry import Alternative
 
 
-def _randomise_norms(block: TransformerBlock) -> None:
+def _randomise_norms(block: nn.Module) -> None:
     with torch.no_grad():
-        for ln in (block.ln_1, block.ln_2):
+        for ln in (m for m in block.modules() if isinstance(m, LayerNorm)):
             ln.weight.add_(0.3 * torch.randn_like(ln.weight))
             ln.bias.add_(0.3 * torch.randn_like(ln.bias))
 
@@ -134,7 +141,7 @@ class _PreFunctional(Block):
 
 
 exercise(
-    "15.1", "The pre-LN transformer block", points=2,
+    "15.1", "The pre-LN transformer block", points=2, kind="rebuild",
     reference=Block,
     visible=_VISIBLE,
     hidden=_block_cases,
@@ -142,7 +149,7 @@ exercise(
     hint="forward is two lines: x = x + self.attn(self.ln_1(x)), then x = x + self.mlp(self.ln_2(x)).",
     mistakes=[
         Mistake("post-LN wiring", _PostWiring,
-                hint="That is the post-LN block (exercise 15.2). Here the norm goes inside each branch, "
+                hint="That is the post-LN block of the article's diagram. Here the norm goes inside each branch, "
                      "before the sublayer: x + attn(ln_1(x)), and the stream x itself is never normalised."),
         Mistake("residual carries the normalised stream", _NormalisedResidual,
                 hint="Do not overwrite x with ln_1(x): normalise a copy for the branch only, "
@@ -166,120 +173,117 @@ exercise(
 )
 
 
-# --- 15.2 the post-LN block -----------------------------------------------------------------------
-class PostLNBlock(TransformerBlock):
-    """Reference: ``TransformerBlock(norm_position="post")``, LayerNorms randomised."""
-
-    def __init__(self, n_embd: int, n_head: int):
-        super().__init__(n_embd, n_head, norm_position="post")
-        _randomise_norms(self)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return super().forward(x)
 
 
-class _PreWiring(PostLNBlock):
-    def forward(self, x):
-        x = x + self.attn(self.ln_1(x))
-        return x + self.mlp(self.ln_2(x))
-
-
-class _NormBranchOnly(PostLNBlock):
-    def forward(self, x):
-        x = x + self.ln_1(self.attn(x))
-        return x + self.ln_2(self.mlp(x))
-
-
-class _OneNormAtTheEnd(PostLNBlock):
-    def forward(self, x):
-        x = x + self.attn(x)
-        return self.ln_2(x + self.mlp(x))
-
-
-class _PostSameNormTwice(PostLNBlock):
-    def forward(self, x):
-        x = self.ln_1(x + self.attn(x))
-        return self.ln_1(x + self.mlp(x))
-
-
-class _PostNoResidual(PostLNBlock):
-    def forward(self, x):
-        x = self.ln_1(self.attn(x))
-        return self.ln_2(self.mlp(x))
-
-
-class _PostFunctional(PostLNBlock):
-    def forward(self, x):
-        x = _ln(self.ln_1, x + _causal_attention(self.attn, x))
-        return _ln(self.ln_2, x + _mlp(self.mlp, x))
+# --- 15.2 predict: the size of a post-LN block's output -------------------------------------------
+def post_ln_out_norm() -> float:
+    """Reference: mean row length of ``TransformerBlock(64, 4, norm_position="post")`` (fresh,
+    seed 0) on ``100 * randn(2, 8, 64)`` (seed 1)."""
+    with torch.random.fork_rng():
+        torch.manual_seed(0)
+        blk = TransformerBlock(64, 4, norm_position="post").eval()
+        x = 100 * torch.randn(2, 8, 64, generator=torch.Generator().manual_seed(1))  # rows of length ~800
+        with torch.no_grad():
+            return blk(x).norm(dim=-1).mean().item()
 
 
 exercise(
-    "15.2", "The seed's post-LN block", points=1,
-    reference=PostLNBlock,
-    visible=_VISIBLE,
-    hidden=_block_cases,
-    compare=scaled(atol=1e-5, rtol=1e-4),
-    hint="Add first, then normalise the sum: x = self.ln_1(x + self.attn(x)), then "
-         "x = self.ln_2(x + self.mlp(x)).",
+    "15.2", "How long are a post-LN block's output rows?", points=1, kind="predict",
+    reference=post_ln_out_norm,
+    visible=[Case()], hidden=lambda r: [],
+    compare=close(atol=0.3, rtol=0),
+    hint="The last thing a post-LN block does is ln_2, a fresh LayerNorm (gain 1, shift 0): every row "
+         "comes out with mean 0 and variance 1, whatever went in. What length does such a row of 64 "
+         "numbers have?",
     mistakes=[
-        Mistake("pre-LN wiring", _PreWiring,
-                hint="That is GPT-2's pre-LN block (15.1). The seed's 'Add & LayerNorm' normalises the "
-                     "sum after the addition: self.ln_1(x + self.attn(x))."),
-        Mistake("norm on the branch only", _NormBranchOnly,
-                hint="The norm wraps the whole sum x + sublayer(x), not just the sublayer's output."),
-        Mistake("one norm at the end only", _OneNormAtTheEnd,
-                hint="Each sublayer gets its own 'Add & LayerNorm': ln_1 after the attention addition, "
-                     "ln_2 after the MLP addition."),
-        Mistake("ln_1 used for both sublayers", _PostSameNormTwice,
-                hint="After the MLP addition use self.ln_2, not self.ln_1."),
-        Mistake("residual additions missing", _PostNoResidual,
-                hint="Keep the residual: normalise x + self.attn(x), not self.attn(x) alone."),
+        Mistake("the input's length", lambda: 800.0,
+                hint="That is what a pre-LN block would give: it edits the stream and keeps its size. "
+                     "A post-LN block ends in a LayerNorm, which sets the size itself."),
+        Mistake("unit length", lambda: 1.0,
+                hint="LayerNorm gives each row variance 1 per entry, not length 1: the length of 64 "
+                     "entries of variance 1 is sqrt(64)."),
+        Mistake("d instead of sqrt(d)", lambda: 64.0,
+                hint="The squared length is the sum of 64 squares of average 1, so 64; the length is "
+                     "its square root."),
     ],
-    alternatives=[Alternative("F.layer_norm, F.scaled_dot_product_attention, F.gelu", _PostFunctional)],
+    alternatives=[Alternative("sqrt(d)", lambda: 64 ** 0.5)],
 )
 
 
-# --- 15.3 parameters of one block -----------------------------------------------------------------
-def block_params(n_embd: int, bias: bool = True) -> int:
-    """Reference: attention ``4d^2 (+4d)``, MLP ``8d^2 (+5d)``, two LayerNorms ``2d`` each
-    (``d`` each without the shift)."""
-    d = n_embd
-    b = 1 if bias else 0
-    attention = 4 * d * d + b * 4 * d  # W_QKV (d, 3d) + W_O (d, d), biases 3d + d
-    mlp = 8 * d * d + b * 5 * d  # W_1 (d, 4d) + W_2 (4d, d), biases 4d + d
-    norms = 2 * (2 * d if bias else d)  # gain (and shift) of ln_1 and ln_2
-    return attention + mlp + norms
+# --- 15.3 the parallel (GPT-J) block --------------------------------------------------------------
+class ParallelBlock(nn.Module):
+    """Reference: GPT-J's block, ``x + attn(ln_1(x)) + mlp(ln_1(x))``: both branches read the same
+    normalised copy of the block's input (one LayerNorm), and both outputs add to ``x``."""
+
+    def __init__(self, n_embd: int, n_head: int):
+        super().__init__()
+        self.ln_1 = LayerNorm(n_embd)
+        self.attn = MultiHeadAttention(n_embd, n_head)
+        self.mlp = MLP(n_embd)
+        _randomise_norms(self)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        h = self.ln_1(x)  # (B, T, C), read by both branches
+        return x + self.attn(h) + self.mlp(h)
 
 
-def _param_cases(r):
-    return [Case(r.integer(2, 64) * 8), Case(r.integer(2, 64) * 8, bias=False),
-            Case(r.integer(1, 200), bias=r.choice([True, False])),
-            Case(12288).named("GPT-3's width"), Case(4096, bias=False).named("a width of 4096 without biases")]
+class _ParSequential(ParallelBlock):
+    def forward(self, x):
+        x = x + self.attn(self.ln_1(x))
+        return x + self.mlp(self.ln_1(x))
+
+
+class _ParMlpReadsRaw(ParallelBlock):
+    def forward(self, x):
+        return x + self.attn(self.ln_1(x)) + self.mlp(x)
+
+
+class _ParNoResidual(ParallelBlock):
+    def forward(self, x):
+        h = self.ln_1(x)
+        return self.attn(h) + self.mlp(h)
+
+
+class _ParInputTwice(ParallelBlock):
+    def forward(self, x):
+        h = self.ln_1(x)
+        return (x + self.attn(h)) + (x + self.mlp(h))
+
+
+class _ParPostNorm(ParallelBlock):
+    def forward(self, x):
+        return self.ln_1(x + self.attn(x) + self.mlp(x))
+
+
+class _ParFunctional(ParallelBlock):
+    def forward(self, x):
+        h = _ln(self.ln_1, x)
+        return x + _causal_attention(self.attn, h) + _mlp(self.mlp, h)
 
 
 exercise(
-    "15.3", "Parameters of one block", points=1,
-    reference=block_params,
-    visible=[Case(768).named("GPT-2 small"), Case(64).named("the lesson's block")],
-    hidden=_param_cases,
-    compare=exact(),
-    hint="Attention 4d^2 + 4d, MLP 8d^2 + 5d, two LayerNorms 2d each: 12d^2 + 13d with biases. "
-         "Without biases: no linear biases and LayerNorms with a gain only.",
+    "15.3", "GPT-J's parallel block", points=2, kind="transfer",
+    reference=ParallelBlock,
+    visible=_VISIBLE,
+    hidden=_block_cases,
+    compare=scaled(atol=1e-5, rtol=1e-4),
+    hint="One LayerNorm, read by both branches, and one sum: h = self.ln_1(x), then "
+         "return x + self.attn(h) + self.mlp(h).",
     mistakes=[
-        Mistake("weights only", lambda n_embd, bias=True: 12 * n_embd**2,
-                hint="Count the vectors too: linear biases (4d in attention, 5d in the MLP) and the "
-                     "LayerNorm gains and shifts (4d)."),
-        Mistake("LayerNorms forgotten", lambda n_embd, bias=True: 12 * n_embd**2 + (9 * n_embd if bias else 0),
-                hint="ln_1 and ln_2 have a gain (and with bias=True a shift) of d numbers each."),
-        Mistake("W_O forgotten", lambda n_embd, bias=True: block_params(n_embd, bias) - n_embd**2 - (n_embd if bias else 0),
-                hint="Attention has four d x d matrices: W_Q, W_K, W_V (fused in W_QKV) and the output "
-                     "projection W_O, plus their biases."),
-        Mistake("MLP hidden width 2d", lambda n_embd, bias=True: block_params(n_embd, bias) - 4 * n_embd**2 - (2 * n_embd if bias else 0),
-                hint="The MLP expands to 4d: W_1 is d x 4d and W_2 is 4d x d, 8d^2 together."),
-        Mistake("LayerNorm shift kept without bias", lambda n_embd, bias=True: block_params(n_embd, True) - (0 if bias else 9 * n_embd),
-                hint="With bias=False the LayerNorms have no shift either (d numbers each, the gain)."),
+        Mistake("sequential, as in GPT-2", _ParSequential,
+                hint="In the parallel block the MLP does not wait for attention: both read ln_1 of the "
+                     "block's input x, and both outputs are added to x at once."),
+        Mistake("the MLP reads the raw stream", _ParMlpReadsRaw,
+                hint="The MLP reads the same normalised copy as attention: self.mlp(self.ln_1(x)), not "
+                     "self.mlp(x)."),
+        Mistake("no residual", _ParNoResidual,
+                hint="The block adds both branches to its input: x + attn(h) + mlp(h)."),
+        Mistake("the input added twice", _ParInputTwice,
+                hint="The stream x is added once; the two branches add their outputs to it: "
+                     "x + attn(h) + mlp(h), not (x + attn(h)) + (x + mlp(h))."),
+        Mistake("norm after the sum", _ParPostNorm,
+                hint="GPT-J is pre-LN: the norm is applied to the branches' input, ln_1(x), and the "
+                     "stream itself is not normalised."),
     ],
-    alternatives=[Alternative("12 d^2 + 13 d, or 12 d^2 + 2 d", lambda n_embd, bias=True:
-                              12 * n_embd ** 2 + (13 if bias else 2) * n_embd)],
+    alternatives=[Alternative("F.layer_norm, F.scaled_dot_product_attention, F.gelu", _ParFunctional)],
 )
