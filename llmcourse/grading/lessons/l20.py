@@ -1,19 +1,20 @@
-"""Lesson 20 (Complete Pipeline) exercises: the three loops around the model.
+"""Lesson 20 (Complete Pipeline) exercises: the training step, gradient accumulation, generation.
 
-20.1 ``next_token_probs(model, tokenizer, text, temperature=1.0)``: text in, the next token's
-     distribution ``(vocab_size,)`` out (encode, crop to ``block_size``, forward, last position,
-     temperature, softmax; eval mode).
-20.2 ``train_step(model, optimizer, x, y, grad_clip=1.0)``: one optimisation step (zero the
-     gradients, forward with targets, backward, clip the gradient norm, step); returns the loss.
-20.3 ``generate_tokens(model, idx, max_new_tokens, temperature=1.0, seed=0)``: the sampling loop
-     without a KV cache; ``temperature=0`` is greedy; one ``torch.Generator`` seeded once.
+20.1 ``train_step(model, optimizer, x, y, grad_clip=1.0)`` (rebuild): one optimisation step, as in
+     the lesson's loop (zero the gradients, forward with targets, backward, clip the gradient
+     norm, step); returns the loss.
+20.2 ``accumulate_step(model, optimizer, xs, ys, grad_clip=1.0)`` (transfer): one optimisation
+     step over ``k`` micro-batches ``xs[i], ys[i]`` whose gradients add up to the gradient of the
+     one big batch (each micro-batch's loss divided by ``k``); returns the mean loss.
+20.3 ``generate_tokens(model, idx, max_new_tokens, temperature=1.0, seed=0)`` (find the bug):
+     the sampling loop without a KV cache, given with a context that is never cropped.
 
 The models in the checks are small random GPTs whose token embeddings are scaled up so that
 their next-token distributions are far from uniform (mistakes then change the output clearly).
 
 >>> model, tok = _model_and_tokenizer(0)
->>> next_token_probs(model, tok, "ROMEO:").shape
-torch.Size([52])
+>>> model(torch.tensor([tok.encode("ROMEO:")])).shape
+torch.Size([1, 6, 52])
 """
 
 from __future__ import annotations
@@ -47,11 +48,6 @@ def _model_and_tokenizer(seed: int, dropout: float = 0.0, block_size: int = BLOC
     return model.eval(), _TOK
 
 
-def _snippet(r, length: int) -> str:
-    start = r.integer(0, len(_TEXT) - length - 1)
-    return _TEXT[start:start + length]
-
-
 class _one_thread:
     """Run tiny models on one thread: on a busy machine, thread hand-offs can make a 30k-parameter
     forward pass a hundred times slower and push a correct solution over the time limit."""
@@ -70,108 +66,9 @@ def _plain_run(submission, case):
         return submission(*args, **kwargs)
 
 
-def _seeded_run(submission, case):
-    """Call with torch's global generator seeded, so dropout left on gives a reproducible output."""
-    args, kwargs = case.inputs()
-    torch.manual_seed(1234)
-    with _one_thread():
-        return submission(*args, **kwargs)
-
-
-# --- 20.1 text in, distribution out -----------------------------------------------------------
-def next_token_probs(model, tokenizer, text: str, temperature: float = 1.0) -> torch.Tensor:
-    """Reference: the package's pieces, step by step."""
-    model.eval()
-    ids = tokenizer.encode(text)[-model.config.block_size:]
-    idx = torch.tensor([ids], dtype=torch.long)  # (1, T)
-    with torch.no_grad():
-        logits = model(idx)[0, -1]  # (V,)
-    return sampling.probabilities(logits, temperature)
-
-
-def _probs_buggy(*, position=-1, crop="last", softmax=True, temp="divide", evaluate=True, log=False):
-    def fn(model, tokenizer, text, temperature=1.0):
-        if evaluate:
-            model.eval()
-        ids = tokenizer.encode(text)
-        B = model.config.block_size
-        ids = {"last": ids[-B:], "first": ids[:B], "last1": ids[-(B - 1):]}[crop]
-        idx = torch.tensor([ids], dtype=torch.long)  # (1, T)
-        with torch.no_grad():
-            logits = model(idx)[0, position]  # (V,)
-        z = logits / temperature if temp == "divide" else logits * temperature
-        if log:
-            return F.log_softmax(z, dim=-1)
-        return F.softmax(z, dim=-1) if softmax else z
-    return fn
-
-
-def _probs_visible(r):
-    model, tok = _model_and_tokenizer(0)
-    return [Case(model, tok, "ROMEO:").named("a small random GPT, prompt 'ROMEO:'")]
-
-
-def _probs_hidden(r):
-    cases = []
-    for length, temperature in ((r.integer(3, BLOCK - 1), 1.0), (r.integer(BLOCK + 5, 3 * BLOCK), 1.0),
-                                (r.integer(5, 2 * BLOCK), r.choice([0.5, 0.7, 1.5, 2.0]))):
-        model, tok = _model_and_tokenizer(r.seed_torch())
-        cases.append(Case(model, tok, _snippet(r, length), temperature=temperature))
-    cases[1].named(f"a prompt longer than block_size={BLOCK}")
-    model, tok = _model_and_tokenizer(r.seed_torch())
-    cases.append(Case(model, tok, _snippet(r, BLOCK)).named(f"a prompt of exactly block_size={BLOCK} characters"))
-    model, tok = _model_and_tokenizer(r.seed_torch(), dropout=0.3)
-    model.train()  # handed over in training mode: the function must switch dropout off
-    cases.append(Case(model, tok, _snippet(r, 10)).named("a model with dropout=0.3, still in training mode"))
-    return cases
-
-
-def _probs_by_hand(model, tokenizer, text, temperature=1.0):
-    model.train(False)
-    idx = torch.tensor(tokenizer.encode(text), dtype=torch.long).unsqueeze(0)
-    if idx.shape[1] > model.config.block_size:
-        idx = idx[:, idx.shape[1] - model.config.block_size:]
-    with torch.no_grad():
-        logits = model(idx)[:, -1, :].squeeze(0)
-    return torch.softmax(logits / temperature, dim=-1)
-
-
-exercise(
-    "20.1", "Text in, next-token distribution out", points=2,
-    reference=next_token_probs,
-    visible=_probs_visible,
-    hidden=_probs_hidden,
-    compare=close(atol=1e-6, rtol=1e-4),
-    run=_seeded_run,
-    hint="Encode the text, keep the last block_size ids, make a (1, T) long tensor, run the model in "
-         "eval mode, take the logits of the last position, divide by the temperature, softmax.",
-    mistakes=[
-        Mistake("logits of the first position", _probs_buggy(position=0),
-                hint="The prediction for the next token sits at the LAST position: logits[0, -1]."),
-        Mistake("kept the first block_size tokens", _probs_buggy(crop="first"),
-                hint="When the text is longer than block_size, keep its most recent tokens: "
-                     "ids[-block_size:], not ids[:block_size]."),
-        Mistake("returned logits", _probs_buggy(softmax=False),
-                hint="Return probabilities: apply softmax over the vocabulary (dim=-1) to the "
-                     "temperature-scaled logits."),
-        Mistake("log-probabilities", _probs_buggy(log=True),
-                hint="Return probabilities (softmax), not log-probabilities (log_softmax)."),
-        Mistake("temperature multiplied", _probs_buggy(temp="multiply"),
-                hint="Divide the logits by the temperature (T < 1 sharpens, T > 1 flattens)."),
-        Mistake("dropout left on", _probs_buggy(evaluate=False),
-                hint="Call model.eval() before the forward pass: in training mode dropout zeroes random "
-                     "activations and the distribution changes from call to call."),
-        Mistake("cropped to block_size - 1", _probs_buggy(crop="last1"),
-                hint="Keep the last block_size tokens, ids[-block_size:]: the model can read all of them."),
-    ],
-    alternatives=[Alternative("torch.softmax(logits / T), cropped by hand", _probs_by_hand)],
-)
-
-
-# --- 20.2 one training step ---------------------------------------------------------------------
+# --- 20.1 one training step ---------------------------------------------------------------------
 def train_step(model, optimizer, x: torch.Tensor, y: torch.Tensor, grad_clip: float = 1.0) -> float:
-    """Reference: the trainer's step (``llmcourse.train.Trainer._train_step`` with
-    ``precision="fp32"``), returning a float."""
+    """Reference: the step of the lesson's loop, returning a float."""
     optimizer.zero_grad(set_to_none=True)
     _, loss = model(x, y)
     loss.backward()
@@ -241,7 +138,7 @@ def _step_case(r, opt: str, grad_clip: float, n_steps: int = 3) -> Case:
 
 
 exercise(
-    "20.2", "One training step", points=2,
+    "20.1", "One training step, from memory", points=1, kind="rebuild",
     reference=train_step,
     visible=lambda r: [_step_case(r, "sgd", 0.05)],
     hidden=lambda r: [_step_case(r, "adamw", 1.0), _step_case(r, "sgd", 1e6, n_steps=2),
@@ -269,6 +166,97 @@ exercise(
 )
 
 
+# --- 20.2 gradient accumulation -----------------------------------------------------------------
+def accumulate_step(model, optimizer, xs: torch.Tensor, ys: torch.Tensor, grad_clip: float = 1.0) -> float:
+    """Reference: one step over ``k = len(xs)`` micro-batches; each loss is divided by ``k`` so that
+    the summed gradients are the gradient of the mean loss over the big batch."""
+    k = len(xs)
+    optimizer.zero_grad(set_to_none=True)
+    total = 0.0
+    for x, y in zip(xs, ys):  # each (b, T)
+        loss = model(x, y)[1] / k
+        loss.backward()  # gradients add up in p.grad
+        total += loss.item()
+    torch.nn.utils.clip_grad_norm_(model.parameters(), grad_clip)
+    optimizer.step()
+    return total
+
+
+def _accum_buggy(*, divide=True, step_each=False, zero_each=False, last_loss=False):
+    def fn(model, optimizer, xs, ys, grad_clip=1.0):
+        k = len(xs)
+        optimizer.zero_grad(set_to_none=True)
+        losses = []
+        for x, y in zip(xs, ys):
+            if zero_each:
+                optimizer.zero_grad(set_to_none=True)
+            _, loss = model(x, y)
+            (loss / k if divide else loss).backward()
+            losses.append(loss.item())
+            if step_each:
+                torch.nn.utils.clip_grad_norm_(model.parameters(), grad_clip)
+                optimizer.step()
+        if not step_each:
+            torch.nn.utils.clip_grad_norm_(model.parameters(), grad_clip)
+            optimizer.step()
+        return losses[-1] if last_loss else sum(losses) / k
+    return fn
+
+
+def _accum_one_big_batch(model, optimizer, xs, ys, grad_clip=1.0):
+    """The same step on the k micro-batches stacked into one batch of k * b rows."""
+    x, y = xs.flatten(0, 1), ys.flatten(0, 1)  # (k * b, T)
+    optimizer.zero_grad()
+    _, loss = model(x, y)
+    loss.backward()
+    torch.nn.utils.clip_grad_norm_(model.parameters(), grad_clip)
+    optimizer.step()
+    return float(loss)
+
+
+def _accum_case(r, grad_clip: float, k: int, b: int, n_steps: int = 2, opt: str = "sgd") -> Case:
+    model, _ = _model_and_tokenizer(r.seed_torch(), block_size=8)
+    if opt == "sgd":
+        optimizer = torch.optim.SGD(model.parameters(), lr=0.5)
+    else:
+        optimizer = torch.optim.SGD(model.parameters(), lr=0.1, momentum=0.9)
+    V, T = model.config.vocab_size, 8
+    data = r.randint(0, V, n_steps, k, b, T + 1)  # (steps, k, b, T + 1)
+    xs, ys = data[..., :-1].contiguous(), data[..., 1:].contiguous()  # (steps, k, b, T) each
+    what = "SGD" if opt == "sgd" else "SGD with momentum"
+    return Case(model, optimizer, xs, ys, grad_clip=grad_clip).named(
+        f"{n_steps} steps with {what}, k={k} micro-batches of {b} rows, grad_clip={grad_clip:g}")
+
+
+exercise(
+    "20.2", "Gradient accumulation", points=2, kind="transfer",
+    reference=accumulate_step,
+    visible=lambda r: [_accum_case(r, 1e6, k=4, b=2)],
+    hidden=lambda r: [_accum_case(r, 1e6, k=r.integer(2, 5), b=r.integer(1, 3), n_steps=3),
+                      _accum_case(r, 1e6, k=1, b=4),
+                      _accum_case(r, 0.05, k=3, b=2, n_steps=3),
+                      _accum_case(r, 1e6, k=2, b=r.integer(1, 4), n_steps=3, opt="momentum")],
+    compare=close(atol=1e-5, rtol=1e-4),
+    run=_run_steps,
+    hint="Zero the gradients once; for each micro-batch: loss = model(x, y)[1], (loss / k).backward(); "
+         "then clip the gradient norm once and call optimizer.step() once. Return the mean of the k losses.",
+    mistakes=[
+        Mistake("losses not divided by k", _accum_buggy(divide=False),
+                hint="backward() adds each micro-batch's gradient to p.grad, so k of them sum to k times the "
+                     "big batch's gradient: call (loss / k).backward()."),
+        Mistake("a step after every micro-batch", _accum_buggy(step_each=True),
+                hint="Accumulate first, step once: clip and call optimizer.step() after the loop over the "
+                     "micro-batches, not inside it."),
+        Mistake("gradients cleared for every micro-batch", _accum_buggy(zero_each=True),
+                hint="Call optimizer.zero_grad() once, before the loop: inside it, it throws away the "
+                     "gradients of the earlier micro-batches."),
+        Mistake("returned the last micro-batch's loss", _accum_buggy(last_loss=True),
+                hint="Return the loss of the whole big batch: the mean of the k micro-batch losses."),
+    ],
+    alternatives=[Alternative("the k micro-batches stacked into one big batch", _accum_one_big_batch)],
+)
+
+
 # --- 20.3 the sampling loop -----------------------------------------------------------------------
 def generate_tokens(model, idx: torch.Tensor, max_new_tokens: int, temperature: float = 1.0,
                     seed: int = 0) -> torch.Tensor:
@@ -285,7 +273,7 @@ def _gen_buggy(*, crop="last", position=-1, temp="divide", greedy=False, feed=Tr
         B = model.config.block_size
         with torch.no_grad():
             for _ in range(max_new_tokens):
-                cond = {"last": ctx[:, -B:], "first": ctx[:, :B], "last1": ctx[:, -(B - 1):]}[crop]
+                cond = {"last": ctx[:, -B:], "first": ctx[:, :B], "last1": ctx[:, -(B - 1):], "none": ctx}[crop]
                 logits = model(cond)[:, position, :]  # (B, V)
                 if temperature == 0 or greedy:
                     nxt = logits.argmax(dim=-1, keepdim=True)  # (B, 1)
@@ -356,8 +344,8 @@ def _generate_by_hand(model, idx, max_new_tokens, temperature=1.0, seed=0):
 
 
 exercise(
-    "20.3", "The generation loop", points=2,
-    reference=generate_tokens,
+    "20.3", "A generation loop that forgets the context window", points=1, kind="find the bug",
+    reference=generate_tokens, given=_gen_buggy(crop="none"),
     visible=_gen_visible,
     hidden=_gen_hidden,
     compare=exact(),
