@@ -80,7 +80,7 @@ def _width_any_integer(n_params, n_layer, vocab_size=50257, block_size=2048, mul
 
 
 def _gpt3(name):
-    c = scaling.PRESETS[name]
+    c = scaling.GPT_SIZES[name]
     return Case(scaling.PUBLISHED_PARAMS[name], c.n_layer).named(
         f"GPT-3 {name[5:]}: {scaling.PUBLISHED_PARAMS[name]:.3g} parameters, {c.n_layer} layers")
 
