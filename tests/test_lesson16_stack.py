@@ -33,3 +33,21 @@ def test_block_stack_reference_has_distinct_blocks():
     w = [b.ln_1.weight for b in stack.blocks]
     assert not torch.equal(w[0], w[1]) and not torch.equal(w[1], w[2])
     assert sum(p.numel() for p in stack.parameters()) == 3 * (12 * 16**2 + 13 * 16)
+
+
+def test_shared_stack_reference_cycles_through_its_blocks():
+    """n_unique = n_layer is the ordinary stack; with fewer blocks, layer i runs block i % n_unique
+    and the parameters are those of the distinct blocks only."""
+    torch.manual_seed(0)
+    shared = l16.SharedStack(4, 2, 16, 2).eval()
+    x = torch.randn(2, 5, 16)
+    blocks = shared.blocks
+    with torch.no_grad():
+        want = blocks[1](blocks[0](blocks[1](blocks[0](x))))
+        assert torch.allclose(shared(x), want, atol=0, rtol=0)
+    assert sum(p.numel() for p in shared.parameters()) == 2 * (12 * 16**2 + 13 * 16)
+    full = l16.SharedStack(3, 3, 16, 2).eval()
+    stack = l16.BlockStack(3, 16, 2).eval()
+    stack.load_state_dict(full.state_dict())
+    with torch.no_grad():
+        assert torch.equal(full(x), stack(x))

@@ -43,8 +43,10 @@ def test_run_sees_the_embedding_update():
     case = l17._head_case(Rand(3), 7, 8, 1, 4)
     tied = l17._run_output_layer(l17.OutputLayer, case)
     copied = l17._run_output_layer(l17._Untied, case)
-    assert tied.shape == (1, 4, 7)
-    assert (tied - copied).abs().max().item() > 1e-2
+    assert tied["logits"].shape == (1, 4, 7)
+    assert (tied["logits"] - copied["logits"]).abs().max().item() > 1e-2
+    grad = "gradient reaching the token embedding"
+    assert tied[grad].abs().sum() > 0 and copied[grad].abs().sum() == 0
 
 
 @pytest.mark.parametrize("shape", [(5, 65), (2, 7, 65)])
@@ -59,10 +61,27 @@ def test_cross_entropy_reference_matches_the_model_loss(shape):
     assert abs(l17.cross_entropy(z, y).item() - by_hand.item()) <= 1e-5
 
 
-def test_seed_numbers_and_uniform_perplexity():
+def test_article_numbers_and_uniform_loss():
     z = torch.tensor([[2.0, 1.0, 0.5, 0.0]])
     assert round(torch.softmax(z, -1)[0, 0].item(), 2) == 0.58
     assert round(l17.cross_entropy(z, torch.tensor([0])).item(), 4) == 0.546
     for k in (2, 65, 50257):
-        assert abs(l17.perplexity(torch.zeros(3, k), torch.tensor([0, 1, 1])).item() - k) <= 1e-3 * k
-        assert abs(F.cross_entropy(torch.zeros(1, k), torch.tensor([0])).item() - math.log(k)) <= 1e-5
+        assert abs(l17.cross_entropy(torch.zeros(3, k), torch.tensor([0, 1, 1])).item() - math.log(k)) <= 1e-5
+
+
+def test_masked_loss_is_the_mean_over_real_targets_only():
+    """Padding changes nothing: the masked loss of a padded batch equals the plain mean loss of its
+    real positions, whatever the padded logits hold and whatever id marks the padding."""
+    torch.manual_seed(0)
+    z = torch.randn(2, 5, 9)  # (B, T, V)
+    y = torch.randint(1, 9, (2, 5))
+    for pad in (-100, 0):
+        t = y.clone()
+        t[0, 2:] = pad  # row 0 keeps 2 real targets, row 1 all 5
+        real = torch.cat([z[0, :2], z[1]])  # (7, V)
+        want = F.cross_entropy(real, torch.cat([y[0, :2], y[1]]))
+        got = l17.masked_cross_entropy(z, t, ignore_index=pad)
+        assert abs(got.item() - want.item()) <= 1e-6
+        z2 = z.clone()
+        z2[0, 2:] = 1e3 * torch.randn(3, 9)  # the padded positions' logits do not matter
+        assert abs(l17.masked_cross_entropy(z2, t, ignore_index=pad).item() - want.item()) <= 1e-6

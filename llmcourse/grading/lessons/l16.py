@@ -1,11 +1,13 @@
 """Lesson 16 (Stacking Layers) exercises.
 
-16.1 ``BlockStack(n_layer, n_embd, n_head)``: ``n_layer`` pre-LN blocks in an ``nn.ModuleList``
-     called ``blocks``, applied one after the other.
-16.2 ``gpt_params(vocab_size, block_size, n_layer, n_embd, tie_weights=True)``: the parameter
+16.1 ``BlockStack(n_layer, n_embd, n_head)`` (find the bug): the given stack builds its
+     ``nn.ModuleList`` as ``[block] * n_layer``, one block shared by every layer; the repair gives
+     every layer its own block.
+16.2 ``gpt_params(vocab_size, block_size, n_layer, n_embd, tie_weights=True)`` (rebuild): the parameter
      count of a GPT-2-style model, ``n_layer (12 d^2 + 13 d) + V d + T d + 2 d`` (plus ``V d``
      for an untied head).
-16.3 ``hidden_states(model, idx)``: the residual stream after the embedding and after each block.
+16.3 ``SharedStack(n_layer, n_unique, n_embd, n_head)`` (transfer): weight sharing on purpose,
+     ``n_layer`` layers cycling through ``n_unique`` blocks (ALBERT shares one block among all).
 
 >>> gpt_params(50257, 1024, 12, 768)          # GPT-2 small, as Hugging Face counts it
 124439808
@@ -15,20 +17,34 @@
 
 from __future__ import annotations
 
+import copy
+import itertools
+
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from llmcourse import model as gpt_model
 from llmcourse import scaling
 from llmcourse.block import TransformerBlock
 from llmcourse.grading import Case, Mistake, close, exact, exercise
 from llmcourse.grading.lessons._common import scaled
 from llmcourse.grading.registry import Alternative
-from llmcourse.model import GPT, GPTConfig
+from llmcourse.model import GPTConfig
 
 
 # --- 16.1 a stack of blocks ---------------------------------------------------------------------
+def _make_distinct(blocks: nn.ModuleList) -> None:
+    """Randomise the LayerNorms and enlarge the output projections, so that every block's effect on
+    the stream is visible and no two blocks compute the same thing."""
+    with torch.no_grad():
+        for blk in blocks:
+            for ln in (blk.ln_1, blk.ln_2):
+                ln.weight.add_(0.3 * torch.randn_like(ln.weight))
+                ln.bias.add_(0.3 * torch.randn_like(ln.bias))
+            blk.attn.c_proj.weight.mul_(3.0)
+            blk.mlp.c_proj.weight.mul_(3.0)
+
+
 class BlockStack(nn.Module):
     """Reference: ``n_layer`` ``TransformerBlock``s in ``self.blocks`` (LayerNorms randomised so
     that every block differs visibly), applied in order."""
@@ -36,13 +52,7 @@ class BlockStack(nn.Module):
     def __init__(self, n_layer: int, n_embd: int, n_head: int):
         super().__init__()
         self.blocks = nn.ModuleList(TransformerBlock(n_embd, n_head) for _ in range(n_layer))
-        with torch.no_grad():
-            for blk in self.blocks:
-                for ln in (blk.ln_1, blk.ln_2):
-                    ln.weight.add_(0.3 * torch.randn_like(ln.weight))
-                    ln.bias.add_(0.3 * torch.randn_like(ln.bias))
-                blk.attn.c_proj.weight.mul_(3.0)  # larger writes, so each block's effect is visible
-                blk.mlp.c_proj.weight.mul_(3.0)
+        _make_distinct(self.blocks)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         for block in self.blocks:
@@ -103,15 +113,31 @@ def _stack_cases(r):
     return cases
 
 
+class _DeepCopies(nn.Module):
+    """Correct, written differently: one block built, then deep-copied, so every layer owns its
+    weights (the grader then loads distinct weights into them)."""
+
+    def __init__(self, n_layer, n_embd, n_head):
+        super().__init__()
+        first = TransformerBlock(n_embd, n_head)
+        self.blocks = nn.ModuleList(copy.deepcopy(first) for _ in range(n_layer))
+
+    def forward(self, x):
+        for block in self.blocks:
+            x = block(x)
+        return x
+
+
 exercise(
-    "16.1", "A stack of blocks", points=2,
+    "16.1", "A stack whose layers are one block", points=2, kind="find the bug",
+    given=_OneBlockShared,
     reference=BlockStack,
     visible=[Case(torch.randn(2, 5, 16, generator=torch.Generator().manual_seed(16)))
              .build_with(3, 16, 4).named("3 blocks, a (2, 5, 16) stream")],
     hidden=_stack_cases,
     compare=scaled(atol=1e-5, rtol=1e-4),
-    hint="In __init__: self.blocks = nn.ModuleList([TransformerBlock(n_embd, n_head) for _ in "
-         "range(n_layer)]). In forward: for block in self.blocks: x = block(x); return x.",
+    hint="Every layer needs its own TransformerBlock: build a new one n_layer times (a list "
+         "comprehension), so that each has its own weights. forward runs them in order: x = block(x).",
     mistakes=[
         Mistake("only the last block", _LastOnly,
                 hint="Apply every block in turn, each to the previous block's output: x = block(x) "
@@ -126,11 +152,9 @@ exercise(
         Mistake("a final LayerNorm", _FinalNorm,
                 hint="The stack returns the raw stream; the final LayerNorm ln_f is part of the output "
                      "layer (lesson 17)."),
-        Mistake("one block shared by all layers", _OneBlockShared,
-                hint="Create a new TransformerBlock for every layer (a list comprehension); "
-                     "[block] * n_layer repeats one block, so all layers share its weights."),
     ],
-    alternatives=[Alternative("nn.Sequential(*self.blocks)", _Sequential)],
+    alternatives=[Alternative("nn.Sequential(*self.blocks)", _Sequential),
+                  Alternative("copy.deepcopy of one block for every layer", _DeepCopies)],
 )
 
 
@@ -156,7 +180,7 @@ def _params_cases(r):
 
 
 exercise(
-    "16.2", "Parameters of a GPT", points=1,
+    "16.2", "Parameters of a GPT", points=1, kind="rebuild",
     reference=gpt_params,
     visible=[Case(50257, 1024, 12, 768).named("GPT-2 small"), Case(65, 64, 4, 128).named("the nano preset")],
     hidden=_params_cases,
@@ -189,110 +213,92 @@ exercise(
 )
 
 
-# --- 16.3 the residual stream, layer by layer -------------------------------------------------------
-def hidden_states(model: GPT, idx: torch.Tensor) -> list[torch.Tensor]:
-    """Reference: ``llmcourse.model.hidden_states``."""
-    with torch.no_grad():
-        return gpt_model.hidden_states(model, idx)
 
 
-def _random_model(seed, n_layer, n_embd, n_head, vocab=29, block_size=16):
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(seed)
-        model = GPT(GPTConfig(vocab_size=vocab, block_size=block_size, n_layer=n_layer, n_head=n_head,
-                              n_embd=n_embd)).eval()
-        with torch.no_grad():  # a trained-looking model: visible position vectors and norms
-            model.embed.pos.weight.normal_(0.0, 0.3)
-            model.ln_f.weight.normal_(1.0, 0.3)
-    return model
+# --- 16.3 layers that share weights on purpose ---------------------------------------------------
+class SharedStack(nn.Module):
+    """Reference: ``n_unique`` blocks in ``self.blocks``; layer ``i`` (0-based) of ``n_layer`` runs
+    ``self.blocks[i % n_unique]``, so the blocks repeat as a cycle 0, 1, ..., 0, 1, ...
+    ``n_unique = 1`` is ALBERT's sharing; ``n_unique = n_layer`` is the ordinary stack."""
+
+    def __init__(self, n_layer: int, n_unique: int, n_embd: int, n_head: int):
+        super().__init__()
+        self.n_layer = n_layer
+        self.blocks = nn.ModuleList(TransformerBlock(n_embd, n_head) for _ in range(n_unique))
+        _make_distinct(self.blocks)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        for i in range(self.n_layer):
+            x = self.blocks[i % len(self.blocks)](x)  # (B, T, C) -> (B, T, C)
+        return x
 
 
-def _states_cases(r):
+class _EachOnce(SharedStack):
+    def forward(self, x):
+        for block in self.blocks:  # n_unique layers instead of n_layer
+            x = block(x)
+        return x
+
+
+class _Grouped(SharedStack):
+    def forward(self, x):
+        for i in range(self.n_layer):
+            x = self.blocks[i * len(self.blocks) // self.n_layer](x)  # 0, 0, 1, 1 instead of 0, 1, 0, 1
+        return x
+
+
+class _CycleEveryLayer(SharedStack):
+    def forward(self, x):
+        for _ in range(self.n_layer):
+            for block in self.blocks:  # the whole cycle at every layer: n_layer * n_unique layers
+                x = block(x)
+        return x
+
+
+class _SharedExtraResidual(SharedStack):
+    def forward(self, x):
+        for i in range(self.n_layer):
+            x = x + self.blocks[i % len(self.blocks)](x)
+        return x
+
+
+class _CycleIterator(SharedStack):
+    def forward(self, x):
+        for block in itertools.islice(itertools.cycle(self.blocks), self.n_layer):
+            x = block(x)
+        return x
+
+
+def _shared_cases(r):
     cases = []
-    for n_layer in (1, 3):
-        m = _random_model(r.seed_torch(), n_layer, 16, 4)
-        cases.append(Case(m, r.randint(0, 29, r.integer(1, 3), r.integer(2, 16)))
-                     .named(f"a random {n_layer}-block GPT"))
-    m = _random_model(r.seed_torch(), 2, 8, 2)
-    cases.append(Case(m, r.randint(0, 29, 1, 1)).named("one token"))
-    cases.append(Case(m, r.randint(0, 29, 3, 5)).named("a batch of three different sequences"))
-    cases.append(Case(m, r.randint(0, 29, 2, 16)).named("sequences of exactly block_size = 16 tokens"))
+    for n_layer, n_unique in [(4, 2), (6, 3), (5, 2), (3, 1), (3, 3)]:
+        d = r.choice([8, 16])
+        cases.append(Case(r.randn(r.integer(1, 3), r.integer(2, 6), d)).build_with(n_layer, n_unique, d, 2)
+                     .named(f"n_layer={n_layer}, n_unique={n_unique}, n_embd={d}"))
+    cases.append(Case(r.randn(2, 1, 16)).build_with(4, 2, 16, 4).named("a single position (T = 1)"))
     return cases
 
 
-def _visible_states(r):
-    m = _random_model(16, 2, 16, 4)  # the same model every time: the example of the exercise
-    return [Case(m, torch.tensor([[3, 1, 4, 1, 5, 9, 2, 6]])).named("a 2-block GPT, 8 tokens")]
-
-
-def _first_sequence_only(model, idx):
-    return [h[:1].expand(idx.shape[0], -1, -1) for h in hidden_states(model, idx[:1])]
-
-
-def _by_hand(model, idx):
-    with torch.no_grad():
-        x = model.embed.tok(idx) + model.embed.pos(idx.shape[1])  # (B, T, C) + (T, C)
-        out = [x]
-        for block in model.blocks:
-            x = block(x)
-            out.append(x)
-    return out
-
-
-def _no_embedding(model, idx):
-    return hidden_states(model, idx)[1:]
-
-
-def _off_by_one(model, idx):
-    return hidden_states(model, idx)[:-1]
-
-
-def _with_final_norm(model, idx):
-    hs = hidden_states(model, idx)
-    with torch.no_grad():
-        return hs[:-1] + [model.ln_f(hs[-1])]
-
-
-def _token_only(model, idx):
-    with torch.no_grad():
-        x = model.embed.tok(idx)  # forgot the position embedding
-        out = [x]
-        for block in model.blocks:
-            x = block(x)
-            out.append(x)
-    return out
-
-
-def _each_from_embedding(model, idx):
-    with torch.no_grad():
-        x = model.embed(idx)
-        return [x] + [block(x) for block in model.blocks]
-
-
 exercise(
-    "16.3", "The residual stream after every block", points=1,
-    reference=hidden_states,
-    visible=_visible_states,
-    hidden=_states_cases,
+    "16.3", "Layers that share weights", points=2, kind="transfer",
+    reference=SharedStack,
+    visible=[Case(torch.randn(2, 5, 16, generator=torch.Generator().manual_seed(16)))
+             .build_with(4, 2, 16, 4).named("4 layers cycling through 2 blocks, a (2, 5, 16) stream")],
+    hidden=_shared_cases,
     compare=scaled(atol=1e-5, rtol=1e-4),
-    hint="x = model.embed(idx); states = [x]; then for each block: x = block(x); states.append(x).",
+    hint="Keep n_unique blocks in self.blocks and n_layer in self.n_layer; forward runs n_layer "
+         "layers, layer i using self.blocks[i % n_unique].",
     mistakes=[
-        Mistake("embedding left out", _no_embedding,
-                hint="The first entry is the input embedding model.embed(idx), before any block: "
-                     "n_layer + 1 entries in total."),
-        Mistake("last block's output missing", _off_by_one,
-                hint="Append after applying each block, so the list ends with the last block's output."),
-        Mistake("final norm applied", _with_final_norm,
-                hint="Return the raw stream: ln_f belongs to the output layer and is not applied here."),
-        Mistake("position embedding missing", _token_only,
-                hint="Use model.embed(idx), which adds the position vectors to the token vectors, not "
-                     "model.embed.tok(idx) alone."),
-        Mistake("every block reads the embedding", _each_from_embedding,
-                hint="Each block reads the previous block's output: reassign x = block(x) before "
-                     "appending."),
-        Mistake("the first sequence's states for the whole batch", _first_sequence_only,
-                hint="Run the whole batch: every sequence of idx (B, T) has its own residual stream; "
-                     "do not index idx[0] or keep only the first row."),
+        Mistake("each block once", _EachOnce,
+                hint="Run n_layer layers, not n_unique: the blocks are reused, layer i runs "
+                     "self.blocks[i % n_unique]."),
+        Mistake("blocks grouped instead of cycled", _Grouped,
+                hint="The blocks repeat as a cycle, 0, 1, 0, 1 for 4 layers and 2 blocks: use "
+                     "i % n_unique, not i * n_unique // n_layer (0, 0, 1, 1)."),
+        Mistake("the whole cycle at every layer", _CycleEveryLayer,
+                hint="Each layer runs ONE block: n_layer block calls in total, not n_layer * n_unique."),
+        Mistake("an extra residual around each layer", _SharedExtraResidual,
+                hint="Each block already adds its own residuals: x = block(x), not x = x + block(x)."),
     ],
-    alternatives=[Alternative("token + position embeddings, then the blocks, by hand", _by_hand)],
+    alternatives=[Alternative("itertools.cycle over the blocks", _CycleIterator)],
 )

@@ -1,15 +1,19 @@
 """Lesson 17 (Output Layer) exercises.
 
-17.1 ``OutputLayer(token_embedding)``: final LayerNorm ``ln_f`` and a bias-free LM head ``lm_head``
-     whose weight *is* the token embedding's matrix (weight tying); ``forward(x)`` returns logits.
-17.2 ``cross_entropy(logits, targets)``: mean next-token loss by hand, with a stable log-softmax.
-17.3 ``perplexity(logits, targets)``: ``exp`` of the mean cross-entropy.
+17.1 ``OutputLayer(token_embedding)`` (find the bug): final LayerNorm ``ln_f`` and a bias-free LM
+     head ``lm_head`` whose weight *is* the token embedding's matrix; the given code ties it with a
+     copy.
+17.2 ``cross_entropy(logits, targets)`` (rebuild): mean next-token loss by hand, with a stable
+     log-softmax.
+17.3 ``masked_cross_entropy(logits, targets, ignore_index)`` (transfer): the mean loss over the
+     positions whose target is not ``ignore_index`` (padding).
 
 >>> z = torch.tensor([[2.0, 1.0, 0.5, 0.0]])          # the seed's logits for on / the / mat / in
 >>> round(cross_entropy(z, torch.tensor([0])).item(), 4)   # the next token is "on"
 0.546
->>> round(perplexity(torch.zeros(3, 65), torch.tensor([0, 1, 2])).item(), 3)   # uniform over 65 -> 65
-65.0
+>>> z = torch.tensor([[[2.0, 0.0], [0.0, 2.0]]])     # (B, T, V) = (1, 2, 2)
+>>> round(masked_cross_entropy(z, torch.tensor([[0, -100]])).item(), 4)   # the second position is padding
+0.1269
 """
 
 from __future__ import annotations
@@ -138,19 +142,17 @@ def _head_hidden(r):
 
 
 exercise(
-    "17.1", "The output layer with a tied head", points=2,
+    "17.1", "The output layer with a tied head", points=2, kind="find the bug",
+    given=_Untied,
     reference=OutputLayer,
     run=_run_output_layer,
     visible=_head_visible,
     hidden=_head_hidden,
     compare=close(atol=1e-5, rtol=1e-5),
-    hint="self.ln_f = LayerNorm(n_embd); self.lm_head = nn.Linear(n_embd, vocab_size, bias=False); "
-         "self.lm_head.weight = token_embedding.weight; forward: return self.lm_head(self.ln_f(x)).",
+    hint="A tied head uses the embedding's Parameter itself (self.lm_head.weight = token_embedding.weight); "
+         "a copy is a second matrix that stops following the embedding after the first training step "
+         "(the check changes the embedding in place, then runs backward).",
     mistakes=[
-        Mistake("a copy instead of a tie", _Untied,
-                hint="Assign the embedding's Parameter itself: self.lm_head.weight = "
-                     "token_embedding.weight. A clone is a second matrix that stops following the "
-                     "embedding after the first training step (the check changes the embedding)."),
         Mistake("no final LayerNorm", _NoFinalNorm,
                 hint="Normalise before the head: return self.lm_head(self.ln_f(x))."),
         Mistake("a bias in the head", _HeadBias,
@@ -229,7 +231,7 @@ def _ce_hidden(r):
 
 
 exercise(
-    "17.2", "Cross-entropy loss by hand", points=2,
+    "17.2", "Cross-entropy loss by hand", points=2, kind="rebuild",
     reference=cross_entropy,
     visible=_ce_visible,
     hidden=_ce_hidden,
@@ -259,58 +261,112 @@ exercise(
 )
 
 
-# --- 17.3 perplexity -----------------------------------------------------------------------------
-def perplexity(logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
-    """Reference: ``exp`` of the mean cross-entropy (natural log), a 0-dim tensor."""
-    return cross_entropy(logits, targets).exp()
+# --- 17.3 a loss that skips padding ------------------------------------------------------------
+def masked_cross_entropy(logits: torch.Tensor, targets: torch.Tensor, ignore_index: int = -100) -> torch.Tensor:
+    """Reference: the mean cross-entropy over the positions whose target is not ``ignore_index``;
+    logits ``(..., V)``, targets ``(...)``."""
+    return F.cross_entropy(logits.reshape(-1, logits.shape[-1]), targets.reshape(-1).long(),
+                           ignore_index=ignore_index)
 
 
-def _ppl_mean_of_exp(logits, targets):
-    per_token = F.cross_entropy(logits.reshape(-1, logits.shape[-1]), targets.reshape(-1).long(),
-                                reduction="none")
-    return per_token.exp().mean()
+def _per_position(logits, targets, ignore_index):
+    flat, t = logits.reshape(-1, logits.shape[-1]), targets.reshape(-1).long()
+    keep = t != ignore_index
+    loss = torch.logsumexp(flat, -1) - flat.gather(1, t.clamp(0, flat.shape[-1] - 1).unsqueeze(1)).squeeze(1)
+    return loss, keep
 
 
-def _ppl_base2(logits, targets):
-    return 2 ** cross_entropy(logits, targets)
+def _mce_padding_in_denominator(logits, targets, ignore_index=-100):
+    loss, keep = _per_position(logits, targets, ignore_index)
+    return (loss * keep).sum() / keep.numel()  # padding counted as a loss of 0, but still counted
 
 
-def _ppl_exp_sum(logits, targets):
-    return _ce_sum(logits, targets).exp()
+def _mce_padding_as_token_zero(logits, targets, ignore_index=-100):
+    t = torch.where(targets == ignore_index, torch.zeros_like(targets), targets)
+    return cross_entropy(logits, t)  # padding scored as if token 0 came next
 
 
-def _ppl_inverse_mean_prob(logits, targets):
-    p = torch.softmax(logits, -1).reshape(-1, logits.shape[-1])  # (N, V)
-    return 1.0 / p.gather(-1, targets.reshape(-1, 1).long()).mean()
+def _mce_mean_of_row_means(logits, targets, ignore_index=-100):
+    loss, keep = _per_position(logits, targets, ignore_index)
+    loss, keep = loss.view(targets.shape), keep.view(targets.shape).float()
+    rows = keep.sum(-1) > 0
+    return ((loss * keep).sum(-1)[rows] / keep.sum(-1)[rows]).mean()  # short rows weigh as much as long ones
 
 
-def _ppl_hidden(r):
-    n = r.integer(3, 8)
-    return [Case(r.randn(n, 13, scale=2.0), r.randint(0, 13, n)).named("random logits (N, 13)"),
-            Case(r.randn(2, 6, 65, scale=3.0), r.randint(0, 65, 2, 6)).named("a batch (B, T, V) = (2, 6, 65)"),
-            Case(torch.zeros(4, r.integer(2, 500)), torch.zeros(4, dtype=torch.long)).named("uniform logits")]
+def _mce_fixed_minus_100(logits, targets, ignore_index=-100):
+    return masked_cross_entropy(logits, targets, -100)  # the argument is ignored
+
+
+def _mce_by_mask(logits, targets, ignore_index=-100):
+    loss, keep = _per_position(logits, targets, ignore_index)
+    return loss[keep].mean()
+
+
+def _mce_nll(logits, targets, ignore_index=-100):
+    lp = F.log_softmax(logits.double(), -1).reshape(-1, logits.shape[-1])
+    t = targets.reshape(-1).long()
+    keep = t != ignore_index
+    return (-lp[keep].gather(1, t[keep].unsqueeze(1))).sum().div(keep.sum()).float()
+
+
+def _padded(r, B, T, V, ignore_index=-100, scale=2.0):
+    """Logits (B, T, V) and targets (B, T) whose rows end in different amounts of padding; every
+    row keeps at least one real target."""
+    targets = r.randint(0, V, B, T)
+    if ignore_index >= 0:  # the padding id is a real id: keep it out of the real targets
+        targets = torch.where(targets == ignore_index, (targets + 1) % V, targets)
+    for b in range(B):
+        n_pad = r.integer(0, T - 1)
+        if n_pad:
+            targets[b, T - n_pad:] = ignore_index
+    return r.randn(B, T, V, scale=scale), targets
+
+
+def _mce_visible(r):
+    z = torch.tensor([[[2.0, 1.0, 0.5, 0.0], [2.0, 1.0, 0.5, 0.0], [0.0, 0.0, 0.0, 0.0]]])  # (1, 3, 4)
+    return [Case(z, torch.tensor([[0, 3, -100]])).named("the article's logits twice, then one padded position")]
+
+
+def _mce_hidden(r):
+    cases = []
+    lg, t = _padded(r, 3, 6, 11)
+    t[0, 1:] = -100  # one row with a single real target, one without padding
+    t[2] = torch.randint(0, 11, (6,))
+    cases.append(Case(lg, t).named("three rows: 1, some and 6 real targets"))
+    lg, t = _padded(r, 4, 8, 65)
+    cases.append(Case(lg, t).named("a batch (4, 8, 65) padded at the end"))
+    lg, t = _padded(r, 2, 5, 9, ignore_index=0)
+    cases.append(Case(lg, t, ignore_index=0).named("padding id 0 (ignore_index=0)"))
+    lg, t = _padded(r, 2, 4, 7, ignore_index=6)
+    cases.append(Case(lg, t, ignore_index=6).named("padding id 6 = the last token id"))
+    lg, t = _padded(r, 1, 1, 5)
+    cases.append(Case(lg, t).named("one position, not padded"))
+    lg = r.randn(2, 3, 13, scale=2.0)
+    cases.append(Case(lg, r.randint(0, 13, 2, 3)).named("no padding at all: the plain mean"))
+    return cases
 
 
 exercise(
-    "17.3", "Perplexity", points=1,
-    reference=perplexity,
-    visible=[Case(torch.zeros(3, 65), torch.tensor([0, 1, 2])).named("uniform logits over 65 characters"),
-             Case(torch.tensor([[2.0, 1.0, 0.5, 0.0]]), torch.tensor([0])).named("the seed's logits, next token 'on'")],
-    hidden=_ppl_hidden,
-    compare=close(atol=1e-4, rtol=1e-4),
-    hint="perplexity = exp(mean cross-entropy), with the natural log: uniform logits over k tokens "
-         "give exactly k.",
+    "17.3", "A loss that skips padding", points=2, kind="transfer",
+    reference=masked_cross_entropy,
+    visible=_mce_visible,
+    hidden=_mce_hidden,
+    compare=close(atol=1e-4, rtol=1e-5),
+    hint="Compute the loss of every position (reduction='none' or your 17.2 without the mean), keep "
+         "the positions where targets != ignore_index, and average over those only.",
     mistakes=[
-        Mistake("mean of per-token perplexities", _ppl_mean_of_exp,
-                hint="Average the losses first, then take exp once: exp(mean), not mean(exp)."),
-        Mistake("base 2", _ppl_base2,
-                hint="The loss uses the natural log, so the matching perplexity is e**loss (torch.exp), not 2**loss."),
-        Mistake("exp of the summed loss", _ppl_exp_sum,
-                hint="Use the mean loss per token; exp of the sum grows with the length of the text."),
-        Mistake("1 / mean probability", _ppl_inverse_mean_prob,
-                hint="Perplexity is a geometric mean: exp(mean(-log p)), not 1 / mean(p)."),
+        Mistake("padding counted in the denominator", _mce_padding_in_denominator,
+                hint="Divide by the number of real targets, not by B * T: zeroing the padded losses "
+                     "still lets the padding pull the mean down."),
+        Mistake("padding scored as token 0", _mce_padding_as_token_zero,
+                hint="Drop the padded positions; replacing ignore_index by a real id makes the model "
+                     "pay for predicting padding."),
+        Mistake("mean of the rows' means", _mce_mean_of_row_means,
+                hint="Average over all real positions of the batch at once: a row with one real "
+                     "target must not weigh as much as a row with six."),
+        Mistake("ignore_index fixed at -100", _mce_fixed_minus_100,
+                hint="Use the ignore_index argument: the padding id may be 0 or any other number."),
     ],
-    alternatives=[Alternative("exp of the mean negative log-probability", lambda lg, t: torch.exp(_ce_log_softmax(lg, t))),
-                  Alternative("geometric mean of 1 / p", lambda lg, t: torch.exp(-torch.log(torch.softmax(
-                      lg.reshape(-1, lg.shape[-1]).double(), -1).gather(1, t.reshape(-1, 1).long())).mean()).float())],
+    alternatives=[Alternative("per-position losses, then a boolean mask", _mce_by_mask),
+                  Alternative("log_softmax in float64, summed and divided by the count", _mce_nll)],
 )
