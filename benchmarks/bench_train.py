@@ -79,7 +79,7 @@ from llmcourse.data import BatchSampler, encode_corpus, load_corpus, train_val_s
 from llmcourse.env import deterministic_on_cpu  # noqa: E402
 from llmcourse.model import GPT, GPTConfig  # noqa: E402
 from llmcourse.scaling import flops_per_token  # noqa: E402
-from llmcourse.tokenizer import CharTokenizer  # noqa: E402
+from llmcourse.tokenizers import CharTokenizer  # noqa: E402
 from llmcourse.training import make_optimizer  # noqa: E402
 from llmcourse.training import get_preset  # noqa: E402
 from llmcourse.training.speed import autocast, resolve_precision  # noqa: E402

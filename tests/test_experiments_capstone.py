@@ -6,7 +6,7 @@ import pytest
 
 from llmcourse.data import load_corpus
 from llmcourse.experiments.capstone import FIVE_MINUTE_RUNS, expected_final_loss, time_steps
-from llmcourse.tokenizer import CharTokenizer
+from llmcourse.tokenizers import CharTokenizer
 
 
 def test_expected_final_loss_follows_the_measured_runs():

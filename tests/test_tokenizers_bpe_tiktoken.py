@@ -16,7 +16,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import llmcourse
-from llmcourse.tokenizer import BPETokenizer
+from llmcourse.tokenizers import BPETokenizer
 
 tiktoken = pytest.importorskip("tiktoken")
 

@@ -18,8 +18,8 @@ import statistics
 import time
 from collections.abc import Sequence
 
-from llmcourse.train import Trainer
-from llmcourse.train_config import TrainConfig
+from ..config import GPTConfig
+from ..training import Trainer, TrainConfig
 
 __all__ = ["train_depths", "summarise", "plot_depths"]
 
@@ -42,8 +42,9 @@ def train_depths(depths: Sequence[int], seeds: Sequence[int], steps: int, *, dev
     for n_layer in depths:
         runs[n_layer] = {"params": 0, "val": [], "curves": [], "seconds": 0.0}
         for seed in seeds:
-            cfg = TrainConfig(n_layer=n_layer, n_head=n_head, n_embd=n_embd, block_size=block_size,
-                              batch_size=batch_size, learning_rate=learning_rate,
+            model = GPTConfig(n_layer=n_layer, n_head=n_head, n_embd=n_embd, block_size=block_size,
+                              activation="gelu")
+            cfg = TrainConfig(model=model, batch_size=batch_size, learning_rate=learning_rate,
                               min_lr=learning_rate / 10, warmup_iters=max(1, steps // 10),
                               max_iters=steps, eval_interval=interval, eval_iters=eval_iters,
                               log_interval=interval, seed=seed)

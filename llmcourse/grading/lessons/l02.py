@@ -24,11 +24,11 @@ from __future__ import annotations
 
 import re
 
-from llmcourse.bpe import BPETokenizer
+from llmcourse.tokenizers import BPETokenizer
 from llmcourse.grading import Case, Mistake, exact, exercise
 from llmcourse.grading.registry import Alternative
-from llmcourse.tokenizer_walkthrough import BPEWalkthrough, bpe_walkthrough
-from llmcourse.tokenizer_walkthrough import merge_pair as _merge_pair
+from llmcourse.tokenizers.walkthrough import BPEWalkthrough, bpe_walkthrough
+from llmcourse.tokenizers.walkthrough import merge_pair as _merge_pair
 
 SEED_TEXT = "low lower lowest lowly"
 _SEED = bpe_walkthrough(SEED_TEXT, num_merges=3)

@@ -28,7 +28,7 @@ from llmcourse.grading import Case, Mistake, close, exact, exercise
 from llmcourse.grading.lessons._common import WindowSumModel
 from llmcourse.grading.registry import Alternative
 from llmcourse.model import GPT, GPTConfig
-from llmcourse.tokenizer import CharTokenizer
+from llmcourse.tokenizers import CharTokenizer
 
 _TEXT = load_corpus("tinyshakespeare")[:3000]
 _TOK = CharTokenizer.from_text(_TEXT)
