@@ -1,6 +1,6 @@
 """From logits to the next token: temperature, top-k, top-p, sampling and generation (lesson 18).
 
-The seed's example, four tokens ``["on", "the", "mat", "in"]`` with logits ``[2.0, 1.0, 0.5, 0.0]``:
+The article's example, four tokens ``["on", "the", "mat", "in"]`` with logits ``[2.0, 1.0, 0.5, 0.0]``:
 
 >>> import torch
 >>> logits = torch.tensor([2.0, 1.0, 0.5, 0.0])

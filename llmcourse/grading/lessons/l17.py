@@ -8,7 +8,7 @@
 17.3 ``masked_cross_entropy(logits, targets, ignore_index)`` (transfer): the mean loss over the
      positions whose target is not ``ignore_index`` (padding).
 
->>> z = torch.tensor([[2.0, 1.0, 0.5, 0.0]])          # the seed's logits for on / the / mat / in
+>>> z = torch.tensor([[2.0, 1.0, 0.5, 0.0]])          # the article's logits for on / the / mat / in
 >>> round(cross_entropy(z, torch.tensor([0])).item(), 4)   # the next token is "on"
 0.546
 >>> z = torch.tensor([[[2.0, 0.0], [0.0, 2.0]]])     # (B, T, V) = (1, 2, 2)
@@ -131,7 +131,7 @@ def _head_case(r, V, d, B, T, label=None):
 
 
 def _head_visible(r):
-    return [_head_case(r, 4, 8, 1, 3, "the seed's 4-word vocabulary (on, the, mat, in), n_embd 8")]
+    return [_head_case(r, 4, 8, 1, 3, "the article's 4-word vocabulary (on, the, mat, in), n_embd 8")]
 
 
 def _head_hidden(r):
@@ -216,8 +216,8 @@ def _ce_logsumexp(logits, targets):
 
 def _ce_visible(r):
     seed = torch.tensor([[2.0, 1.0, 0.5, 0.0]])  # on, the, mat, in
-    return [Case(seed, torch.tensor([0])).named("the seed's logits, next token 'on'"),
-            Case(seed.repeat(2, 1), torch.tensor([0, 3])).named("the seed's logits, next tokens 'on' and 'in'")]
+    return [Case(seed, torch.tensor([0])).named("the article's logits, next token 'on'"),
+            Case(seed.repeat(2, 1), torch.tensor([0, 3])).named("the article's logits, next tokens 'on' and 'in'")]
 
 
 def _ce_hidden(r):
