@@ -42,15 +42,15 @@ MUTATIONS: list[tuple[str, str, str, str]] = [
     ("llmcourse/sampling.py", "remove_sorted = before >= p", "remove_sorted = before > p", "tests/test_sampling.py"),
     ("llmcourse/sampling.py", "return logits.masked_fill(logits < kth, NEG_INF)", "return logits.masked_fill(logits <= kth, NEG_INF)", "tests/test_sampling.py"),
     # training engine
-    ("llmcourse/env.py", "    if prefer:\n        return torch.device(prefer)\n", "", "tests/test_env.py"),
-    ("llmcourse/data.py", "x, y = windows[:, :-1], windows[:, 1:]", "x, y = windows[:, :-1], windows[:, :-1]", "tests/test_data.py"),
+    ("llmcourse/env.py", "    if prefer:\n        return check_device(prefer)\n", "", "tests/test_env.py"),
+    ("llmcourse/data.py", "return windows[:, :-1], windows[:, 1:]", "return windows[:, :-1], windows[:, :-1]", "tests/test_data.py"),
     ("llmcourse/data.py", "self.generator = torch.Generator().manual_seed(seed)", "self.generator = torch.Generator().manual_seed(0)", "tests/test_data.py"),
-    ("llmcourse/train_config.py", "cosine = 0.5 * (1.0 + math.cos(math.pi *", "cosine = 0.5 * (1.0 + math.cos(0.5 * math.pi *", "tests/test_train.py"),
-    ("llmcourse/train_config.py", "warm = min(1.0, (step + 1) / cfg.warmup_iters)", "warm = 1.0", "tests/test_train.py"),
-    ("llmcourse/train.py", 'groups = [{"params": [p for p in params if p.dim() >= 2]', 'groups = [{"params": [p for p in params if p.dim() >= 1]', "tests/test_train.py"),
-    ("llmcourse/train.py", "if self.cfg.grad_clip > 0:", "if False:", "tests/test_train.py"),
-    ("llmcourse/train.py", '        self.optimizer.load_state_dict(ckpt["optimizer"])\n', "", "tests/test_train.py tests/test_train_resume.py"),
-    ("llmcourse/checkpoint.py", 'tmp = target.with_name(target.name + ".tmp")', "tmp = target", "tests/test_train_resume.py"),
+    ("llmcourse/training/config.py", "cosine = 0.5 * (1.0 + math.cos(math.pi *", "cosine = 0.5 * (1.0 + math.cos(0.5 * math.pi *", "tests/test_train.py"),
+    ("llmcourse/training/config.py", "warm = min(1.0, (step + 1) / cfg.warmup_iters)", "warm = 1.0", "tests/test_train.py"),
+    ("llmcourse/training/loop.py", 'groups = [{"params": [p for p in params if p.dim() >= 2]', 'groups = [{"params": [p for p in params if p.dim() >= 1]', "tests/test_train.py"),
+    ("llmcourse/training/loop.py", "if self.cfg.grad_clip > 0:", "if False:", "tests/test_train.py"),
+    ("llmcourse/training/loop.py", '        self.optimizer.load_state_dict(ckpt["optimizer"])\n', "", "tests/test_train.py tests/test_train_resume.py"),
+    ("llmcourse/training/checkpoint.py", 'tmp = target.with_name(target.name + ".tmp")', "tmp = target", "tests/test_train_resume.py"),
     ("llmcourse/pretrained.py", "return model.to(device).eval(), CharTokenizer", "return model.to(device), CharTokenizer", "tests/test_pretrained.py"),
 ]
 
