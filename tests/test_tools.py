@@ -426,3 +426,14 @@ def test_readme_setup_gets_a_learner_from_a_clone_to_lesson_1():
     assert lines[-1] == "jupyter lab"  # at the root: notebooks/, exercises/ and solutions/ all served
     assert "notebooks/01_introduction.ipynb" in section and ".venv\\Scripts\\activate" in section
     assert "python tools/stamp_notebooks.py --repo" in section  # how a fork points the course at itself
+
+
+def test_every_package_mutation_finds_the_code_it_plants_a_bug_in():
+    """tools/mutation_check.py replaces a snippet of package code; after a module moves or its
+    code changes, a snippet that is no longer there would plant nothing and prove nothing."""
+    from tools.mutation_check import MUTATIONS
+    from tools.nbutil import REPO
+
+    missing = [(path, old[:50]) for path, old, _new, _tests in MUTATIONS
+               if old not in (REPO / path).read_text(encoding="utf-8")]
+    assert not missing, f"mutations whose code is gone (update tools/mutation_check.py): {missing}"
