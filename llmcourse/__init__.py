@@ -15,7 +15,7 @@ module                    lessons  holds
 ``block``                 14-15    ``TransformerBlock`` (pre-LN, post-LN)
 ``model``                 16-17    ``GPT``
 ``sampling``              18       temperature, top-k, top-p, ``generate``
-``scaling``               19       parameter / FLOP / memory formulas, presets
+``scaling``               19       parameter / FLOP / memory formulas, GPT_SIZES
 ``data``                  20       the corpus, windows and batches
 ``training/``             20       ``Trainer``, ``TrainConfig``, presets, precision, the CLI
 ``pretrained``            1-20     the shipped ``shakespeare-char`` model; GPT-2's own weights

@@ -57,7 +57,6 @@ GPT_SIZES: dict[str, GPTConfig] = {
     "gpt3-13b": _gpt3(40, 40, 5120),  # the paper prints 5140; 40 heads x 128 = 5120
     "gpt3-175b": _gpt3(96, 96, 12288),
 }
-PRESETS = GPT_SIZES  # the name lesson notebooks written before GPT_SIZES use
 
 
 def parameter_breakdown(config: GPTConfig) -> dict[str, int]:

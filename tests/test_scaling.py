@@ -7,7 +7,7 @@ import torch
 
 from llmcourse.model import GPT, GPTConfig
 from llmcourse.scaling import (
-    PRESETS, PUBLISHED_PARAMS, chinchilla_optimal, count_parameters, flops_per_token,
+    GPT_SIZES, PUBLISHED_PARAMS, chinchilla_optimal, count_parameters, flops_per_token,
     kv_cache_bytes, memory_bytes, parameter_breakdown,
 )
 
@@ -32,29 +32,29 @@ def test_formula_equals_module(over):
 
 @pytest.mark.parametrize("name", ["gpt2", "gpt2-medium", "gpt2-large", "gpt2-xl"])
 def test_published_gpt2_sizes_exactly(name):
-    assert count_parameters(PRESETS[name]) == PUBLISHED_PARAMS[name]
+    assert count_parameters(GPT_SIZES[name]) == PUBLISHED_PARAMS[name]
 
 
 def test_gpt2_small_module_count_matches_formula():
     with torch.device("meta"):  # no memory: parameters on the meta device
-        model = GPT(PRESETS["gpt2"])
+        model = GPT(GPT_SIZES["gpt2"])
     assert model.num_parameters() == 124_439_808
 
 
 @pytest.mark.parametrize("name", [k for k in PUBLISHED_PARAMS if k.startswith("gpt3")])
 def test_gpt3_sizes_within_two_percent(name):
-    ratio = count_parameters(PRESETS[name]) / PUBLISHED_PARAMS[name]
+    ratio = count_parameters(GPT_SIZES[name]) / PUBLISHED_PARAMS[name]
     assert abs(ratio - 1) < 0.02, f"{name}: {ratio:.4f}"
 
 
 def test_twelve_d_squared_rule():
-    cfg = PRESETS["gpt3-175b"]
+    cfg = GPT_SIZES["gpt3-175b"]
     blocks = parameter_breakdown(cfg)["attention"] + parameter_breakdown(cfg)["mlp"]
     assert abs(blocks / (12 * cfg.n_layer * cfg.n_embd**2) - 1) < 1e-3
 
 
 def test_flops_per_token_is_six_n_plus_attention():
-    cfg = PRESETS["gpt2"]
+    cfg = GPT_SIZES["gpt2"]
     n_matmul = count_parameters(cfg, exclude_embeddings=True) - parameter_breakdown(cfg)["norms"] \
         + cfg.vocab_size * cfg.n_embd
     assert flops_per_token(cfg, training=False) == 2 * n_matmul + 4 * cfg.n_layer * cfg.block_size * cfg.n_embd
@@ -72,7 +72,7 @@ def test_chinchilla():
 
 
 def test_memory_formulas():
-    cfg = PRESETS["gpt2"]
+    cfg = GPT_SIZES["gpt2"]
     m = memory_bytes(cfg, bytes_per_value=4)
     assert m["total"] == 16 * count_parameters(cfg)
     assert kv_cache_bytes(cfg, batch_size=1, seq_len=1024, bytes_per_value=2) == 2 * 12 * 1024 * 768 * 2
