@@ -4,7 +4,13 @@ Kernels that nbval starts inherit this process's environment, so setting variabl
 every notebook.
 """
 
+import atexit
 import os
+import shutil
+import tempfile
+from pathlib import Path
+
+import pytest
 
 # Fast mode: long notebook work (training cells) shrinks to a few steps under the test suite.
 os.environ.setdefault("LLMCOURSE_FAST", "1")
@@ -22,3 +28,50 @@ os.environ.setdefault("LLMCOURSE_STRICT", "1")
 if os.environ.get("PYTEST_XDIST_WORKER_COUNT") and "OMP_NUM_THREADS" not in os.environ:
     _share = max(1, (os.cpu_count() or 1) // int(os.environ["PYTEST_XDIST_WORKER_COUNT"]))
     os.environ["OMP_NUM_THREADS"] = str(_share)
+# GNU OpenMP threads that wait for work spin on a core by default. With one pytest-xdist worker per
+# core, a test that runs torch on two threads would then fight the other worker's spinning threads
+# for the cores and run thirty times slower; waiting threads sleep instead.
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+
+
+# --- lessons and exercises notebooks run as after pip install ".[lab]" ---------------------------
+# Their kernels start with transformers and tiktoken unimportable (tools/without_extras.py), so
+# every lesson and every exercises notebook is proven to run without the [dev] extras; the
+# solutions notebooks, and the lessons that compare against the extras (run again with them by
+# tests/test_lessons_extras.py), run with them.
+LAB_ONLY_FOLDERS = ("notebooks", "exercises")
+_blocker = None
+
+
+def _blocker_folder() -> Path:
+    global _blocker
+    if _blocker is None:
+        from tools.without_extras import blocker_folder
+
+        _blocker = blocker_folder(Path(tempfile.mkdtemp(prefix="llmcourse-lab-only-")))
+        atexit.register(shutil.rmtree, _blocker, True)
+    return _blocker
+
+
+@pytest.hookimpl(hookwrapper=True, tryfirst=True)
+def pytest_runtest_setup(item):
+    notebook = item.parent
+    starts_kernel = (hasattr(notebook, "kernel") and notebook.kernel is None
+                     and Path(str(notebook.fspath)).parent.name in LAB_ONLY_FOLDERS)
+    if not starts_kernel:
+        yield
+        return
+    from tools.without_extras import loaded_in, pythonpath_with
+
+    folder = _blocker_folder()
+    before, pythonpath = loaded_in(folder), os.environ.get("PYTHONPATH")
+    os.environ["PYTHONPATH"] = pythonpath_with(folder, pythonpath)
+    try:
+        yield  # nbval starts the notebook's kernel with this environment
+    finally:
+        if pythonpath is None:
+            os.environ.pop("PYTHONPATH", None)
+        else:
+            os.environ["PYTHONPATH"] = pythonpath
+    if notebook.kernel is not None:
+        assert loaded_in(folder) - before, f"the [lab]-only import blocker did not load in {notebook.fspath}'s kernel"

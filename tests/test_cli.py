@@ -7,6 +7,7 @@ import sys
 import pytest
 import torch
 
+from llmcourse.__main__ import main
 from llmcourse.pretrained import load_file
 from llmcourse.training.cli import cli_generate, cli_train
 from torch_threads import torch_threads
@@ -130,17 +131,26 @@ def test_module_entry_point_end_to_end(tmp_path):
 
 
 # ---------------------------------------------------------------- bad input: one line, before any work
-NO_GPU = {**ONE_THREAD, "CUDA_VISIBLE_DEVICES": ""}  # a CPU-only PyTorch, or CUDA hidden: no GPU either way
+# The command line's own main(), in this process, on a machine without a GPU; the real entry point
+# in a fresh interpreter is test_module_entry_point_end_to_end's.
+@pytest.fixture
+def one_line_error(capsys, monkeypatch):
+    """``one_line_error(args)``: run ``python -m llmcourse ARGS``; expect exit status 2, a single
+    line on stderr, no traceback, and no training started; returns the line."""
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)  # a CPU-only machine, as CI's
 
+    def run(args):
+        try:
+            code = main(args)
+        except SystemExit as e:  # argparse's errors
+            code = e.code
+        out, err = capsys.readouterr()
+        lines = err.strip().splitlines()
+        assert code == 2 and len(lines) == 1, (code, err)
+        assert "Traceback" not in err and not out.strip().startswith("training"), out
+        return lines[0]
 
-def one_line_error(args, env=NO_GPU):
-    """Run ``python -m llmcourse ARGS``; expect exit status 2 and a single line on stderr."""
-    run = subprocess.run([sys.executable, "-m", "llmcourse", *args], capture_output=True, text=True,
-                         env=env, timeout=120)
-    lines = run.stderr.strip().splitlines()
-    assert run.returncode == 2 and len(lines) == 1, (run.returncode, run.stderr)
-    assert "Traceback" not in run.stderr and not run.stdout.strip().startswith("training"), run.stdout
-    return lines[0]
+    return run
 
 
 def unwritable_dir(tmp_path):
@@ -156,14 +166,14 @@ def unwritable_dir(tmp_path):
     return str(ro / "run")
 
 
-def test_train_out_that_cannot_be_written_is_refused_at_once(tmp_path):
+def test_train_out_that_cannot_be_written_is_refused_at_once(tmp_path, one_line_error):
     out = unwritable_dir(tmp_path)
     line = one_line_error(["train", "--preset", "tiny", "--max-iters", "5", "--out", out, "--device", "cpu"])
     assert "cannot write a checkpoint under" in line and "choose a directory you can write to" in line
     assert not os.path.exists(out)
 
 
-def test_train_out_on_an_existing_file_is_refused_and_the_file_kept(tmp_path):
+def test_train_out_on_an_existing_file_is_refused_and_the_file_kept(tmp_path, one_line_error):
     notes = tmp_path / "notes.txt"
     notes.write_text("my notes\n")
     line = one_line_error(["train", "--preset", "tiny", "--max-iters", "5", "--out", str(notes), "--device", "cpu"])
@@ -172,7 +182,7 @@ def test_train_out_on_an_existing_file_is_refused_and_the_file_kept(tmp_path):
 
 
 @pytest.mark.parametrize("command", [["train", "--preset", "tiny", "--max-iters", "5"], ["generate"]])
-def test_device_cuda_without_a_gpu_is_one_line(tmp_path, command):
+def test_device_cuda_without_a_gpu_is_one_line(tmp_path, command, one_line_error):
     out = tmp_path / "never"
     extra = ["--out", str(out)] if command[0] == "train" else []
     line = one_line_error(command + extra + ["--device", "cuda"])
@@ -181,7 +191,7 @@ def test_device_cuda_without_a_gpu_is_one_line(tmp_path, command):
     assert "unknown device 'gpu'" in one_line_error(command + extra + ["--device", "gpu"])
 
 
-def test_generate_on_a_garbage_file_says_so_in_one_line(tmp_path):
+def test_generate_on_a_garbage_file_says_so_in_one_line(tmp_path, one_line_error):
     junk = tmp_path / "garbage.pt"
     junk.write_bytes(b"this is not a checkpoint" * 10)
     line = one_line_error(["generate", "--checkpoint", str(junk)])
