@@ -1,4 +1,4 @@
-"""Device selection (issue 4): CUDA, then Apple MPS, then CPU, never required; an explicit choice
+"""Device selection: CUDA, then Apple MPS, then CPU, never required; an explicit choice
 wins. The machines that run this have no GPU, so the accelerators are simulated."""
 
 import pytest
