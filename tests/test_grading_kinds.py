@@ -8,6 +8,7 @@ import pytest
 import torch
 
 from llmcourse.grading import NOT_IMPLEMENTED, FAILED, PASSED, Case, Mistake, check, close, exercise, registry
+from llmcourse.grading.cases import Rand
 
 
 @pytest.fixture(autouse=True)
@@ -65,8 +66,7 @@ def test_find_the_bug_needs_given_and_only_it_has_one():
 
 @pytest.fixture
 def predict():
-    ex = _register("99.3", kind="predict", reference=lambda: 4.1744, visible=[Case()], hidden=lambda r: [],
-                   compare=close(atol=0.01, rtol=0),
+    ex = _register("99.3", kind="predict", reference=lambda: 4.1744, compare=close(atol=0.01, rtol=0),
                    mistakes=[Mistake("log2", lambda: 6.02, hint="natural log")])
     yield ex
     registry._REGISTRY.pop("99.3", None)
@@ -75,6 +75,7 @@ def predict():
 @pytest.mark.parametrize("value, status", [(..., NOT_IMPLEMENTED), (None, NOT_IMPLEMENTED), (4.17, PASSED),
                                            (torch.tensor(4.175), PASSED), (6.02, FAILED), ("4.17", FAILED)])
 def test_predict_takes_the_value(predict, value, status):
+    assert [c.describe([]) for c in predict.cases(Rand(0))] == [Case().describe([])]  # the kind's one case
     r = check("99.3", value, quiet=True, record=False)
     assert r.status == status, r.message
     if value is ...:

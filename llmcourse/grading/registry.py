@@ -159,7 +159,8 @@ def exercise(id: str, title: str, *, reference: Callable | type, points: int = 1
       from. A submission that still behaves like it on every case is "not fixed yet" (no points,
       and no failure in strict mode, so an untouched exercises notebook runs through).
       ``kind="predict"``: ``reference`` takes no arguments and returns the true value; the learner
-      submits the value itself (``...`` means "not predicted yet").
+      submits the value itself (``...`` means "not predicted yet"). Its one case takes no inputs
+      (``visible`` defaults to ``[Case()]``) and there are no hidden ones: a prediction is one value.
     """
     ex_id = normalize_id(id)
     if ex_id in _REGISTRY:
@@ -181,12 +182,19 @@ def exercise(id: str, title: str, *, reference: Callable | type, points: int = 1
     if (given is not None) != (kind == "find the bug"):
         raise ValueError(f"exercise {ex_id}: a 'find the bug' exercise gives the broken code as given=..., "
                          f"and only such an exercise has one.")
-    if kind == "predict" and ex_id_params(reference):
-        raise ValueError(f"exercise {ex_id}: a predict exercise's reference takes no arguments.")
+    if kind == "predict":
+        if ex_id_params(reference):
+            raise ValueError(f"exercise {ex_id}: a predict exercise's reference takes no arguments.")
+        visible = visible or [Case()]
+        hidden = _no_cases if hidden is None else hidden
     ex = Exercise(ex_id, title, points, reference, visible, hidden, compare or close(), mistakes,
                   hint, run, float(time_limit), alternatives, kind, given)
     _REGISTRY[ex_id] = ex
     return ex
+
+
+def _no_cases(rand: Rand) -> list[Case]:
+    return []
 
 
 def ex_id_params(fn) -> list[str]:

@@ -50,7 +50,6 @@ exercise(
     "01.1", "The loss of an untrained model", points=1, kind="predict",
     reference=untrained_loss,
     visible=[Case().named("a fresh GPT (65 characters) on 1,024 characters of Shakespeare")],
-    hidden=lambda r: [],
     compare=close(atol=0.25, rtol=0),
     hint="Before training the model has no preference: it gives each of the 65 characters about the "
          "same probability, 1/65. The loss is -ln(probability of the right character).",

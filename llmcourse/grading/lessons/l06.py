@@ -228,8 +228,6 @@ def spike_after_norm() -> float:
 exercise(
     "06.3", "One spike in a row of zeros", points=1, kind="predict",
     reference=spike_after_norm,
-    visible=[Case()],
-    hidden=lambda r: [],
     compare=close(atol=1e-2, rtol=0),
     hint="Work it out: the mean of [0, 0, 0, 10] is 2.5; the variance is the mean of the squared "
          "deviations (divided by 4); the spike becomes (10 - mean) / sqrt(variance).",

@@ -250,8 +250,6 @@ def llama3_kv_cache_kib():
 exercise(
     "08.3", "The KV cache of Llama 3 8B, per token", points=1, kind="predict",
     reference=llama3_kv_cache_kib,
-    visible=[Case()],
-    hidden=lambda r: [],
     compare=exact(),
     hint="Per token and layer the cache holds one key and one value per key/value head: "
          "2 x 8 x 128 numbers of 2 bytes; then 32 layers; 1 KiB = 1024 bytes.",

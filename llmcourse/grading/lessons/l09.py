@@ -175,8 +175,6 @@ def gpt2_c_attn_shape():
 exercise(
     "09.3", "The shape of GPT-2's fused projection", points=1, kind="predict",
     reference=gpt2_c_attn_shape,
-    visible=[Case()],
-    hidden=lambda r: [],
     compare=exact(),
     hint="c_attn = nn.Linear(d, 3 * d) with d = 768; nn.Linear stores its weight as (out, in).",
     mistakes=[

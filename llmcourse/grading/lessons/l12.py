@@ -202,8 +202,6 @@ def _head_2_only() -> float:
 exercise(
     "12.3", "The worked example without head 2", points=1, kind="predict",
     reference=head_2_pruned,
-    visible=[Case()],
-    hidden=lambda r: [],
     compare=close(atol=1e-3, rtol=0),
     hint="Concat @ W_O is a sum over heads: out = head_1 W_O^(1) + head_2 W_O^(2). Pruning head 2 leaves "
          "head 1's part of out['The', 0], which the lesson printed.",

@@ -411,7 +411,6 @@ def grad_negative_slope(depth: int = 3, slope: float = -0.5) -> float:
 exercise(
     "14.4", "Branches that push the other way", points=1, kind="predict",
     reference=grad_negative_slope,
-    visible=[Case()], hidden=lambda r: [],
     compare=close(atol=1e-3, rtol=0),
     hint="Each residual layer multiplies the gradient by (1 + F') = 1 + (-0.5); three layers in a row.",
     mistakes=[

@@ -190,7 +190,6 @@ def post_ln_out_norm() -> float:
 exercise(
     "15.2", "How long are a post-LN block's output rows?", points=1, kind="predict",
     reference=post_ln_out_norm,
-    visible=[Case()], hidden=lambda r: [],
     compare=close(atol=0.3, rtol=0),
     hint="The last thing a post-LN block does is ln_2, a fresh LayerNorm (gain 1, shift 0): every row "
          "comes out with mean 0 and variance 1, whatever went in. What length does such a row of 64 "

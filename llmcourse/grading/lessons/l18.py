@@ -210,8 +210,6 @@ def on_at_quarter_temperature() -> float:
 exercise(
     "18.3", "The top token at temperature 0.25", points=1, kind="predict",
     reference=on_at_quarter_temperature,
-    visible=[Case()],
-    hidden=lambda r: [],
     compare=close(atol=0.02, rtol=0),
     hint="Temperature T raises every probability to the power 1/T and renormalises: at T = 0.25 the "
          "logits become [8, 4, 2, 0].",
