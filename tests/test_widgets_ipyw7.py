@@ -29,7 +29,7 @@ def test_widget_tests_pass_under_ipywidgets_7():
     env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(target), str(ROOT)]),
                LLMCOURSE_EXPECT_IPYWIDGETS="7", PYTHONDONTWRITEBYTECODE="1")
     cmd = [sys.executable, "-m", "pytest", str(ROOT / "tests" / "test_widgets.py"), "-q", "-n0",
-           "-p", "no:cacheprovider", "-o", "addopts=", "-W", "ignore::DeprecationWarning"]
+           "-p", "no:cacheprovider", "-p", "no:nbval", "-o", "addopts=", "-W", "ignore::DeprecationWarning"]
     proc = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=600)
     report = proc.stdout[-6000:] + proc.stderr[-3000:]
     assert proc.returncode == 0, f"widget tests failed under ipywidgets 7.7.1:\n{report}"
