@@ -107,10 +107,6 @@ def stub_markdown(src: str, where: str = "cell") -> str:
     return "\n".join(out)
 
 
-def has_region(src: str) -> bool:
-    return any(BEGIN.match(line) or PREDICT.match(line) for line in src.split("\n"))
-
-
 def make_exercises(nb, name: str = "notebook"):
     """The exercises version of a solutions notebook (a new notebook; ``nb`` is not changed)."""
     ex = copy.deepcopy(nb)

@@ -511,7 +511,3 @@ def learner_frame(exc: BaseException) -> str:
     f = mine[-1]
     code = f" : {f.line.strip()}" if f.line else ""
     return f"line {f.lineno} in {f.name}{code}".replace(" : ", ": ")
-
-
-def in_ipython() -> bool:
-    return "IPython" in sys.modules and getattr(builtins, "get_ipython", lambda: None)() is not None
