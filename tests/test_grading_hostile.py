@@ -129,9 +129,27 @@ def test_a_submission_that_kills_its_worker_is_a_failure(quick):
 
 
 def test_thread_fallback_also_ends_in_bounded_time(quick, monkeypatch):
-    """Without fork (Windows, macOS): the check stops waiting; the thread is abandoned."""
+    """Without fork (Windows, macOS): the check stops waiting; the thread is abandoned. Here the
+    abandoned thread spins until the test releases it: left spinning, it would share the GIL with
+    every later test in this process and slow them all down."""
+    import threading
+
     monkeypatch.setenv(ISOLATION_ENV, "thread")
-    r, took = _timed("99.1", endless_repr)
+    release = threading.Event()
+
+    def spins_until_released(n):
+        while not release.is_set():
+            pass
+        return n + 1
+
+    try:
+        r, took = _timed("99.1", spins_until_released)
+    finally:
+        release.set()
+    for t in threading.enumerate():
+        if t.name == "llmcourse-check":
+            t.join(5)
+            assert not t.is_alive(), "the abandoned check did not end after its release"
     assert r.status == FAILED and took < LIMIT + SLACK
     assert "background" in r.message  # the learner is told the code may still be running
     assert check("99.1", lambda n: n + 1, quiet=True, record=False).passed
