@@ -229,7 +229,7 @@ def judge(ex: registry.Exercise, seed: int, outcomes: Iterable[dict], *, cases: 
         case_seed, ref = seed + i, refs[i - 1]
         item = next(items, None) or {"timed_out": True}
         where = f"{'example' if case.visible else 'hidden test'} {i} of {len(cases)}"
-        lines = [f"   inputs:   {case.describe(names)}"]
+        lines: list[str] = []  # the failure message's lines after "inputs" (built only on a failure)
         mismatch, got, want, ran = None, None, None, False
         error = item.get("error")
         if item.get("timed_out"):
@@ -287,7 +287,8 @@ def judge(ex: registry.Exercise, seed: int, outcomes: Iterable[dict], *, cases: 
         if not case.visible:
             lines.append(f"   (hidden tests are random; replay these with check({ex.id!r}, ..., seed={seed}))")
         res.case = case.describe(names)
-        res.message = "\n".join([f"❌ {head}: failed (0/{ex.points}) on {where}"] + lines)
+        head_lines = [f"❌ {head}: failed (0/{ex.points}) on {where}", f"   inputs:   {res.case}"]
+        res.message = "\n".join(head_lines + lines)
         return res
     res.status, res.points = PASSED, ex.points
     res.message = f"✅ {head}: passed ({ex.points}/{ex.points} points)"
