@@ -3,8 +3,6 @@ module submissions, progress, summary. (Planted bugs of real exercises: test_gra
 
 from __future__ import annotations
 
-import doctest
-import importlib
 import json
 import threading
 import time
@@ -449,18 +447,6 @@ def test_result_display_is_not_doubled_in_ipython(capsys):
 
 def test_package_reexports_check():
     assert llmcourse.check is check
-
-
-@pytest.mark.parametrize("module", [
-    "llmcourse.course", "llmcourse.grading", "llmcourse.grading.api", "llmcourse.grading.cases",
-    "llmcourse.grading.compare", "llmcourse.grading.progress", "llmcourse.grading.registry",
-    "llmcourse.grading.result", "llmcourse.grading.sandbox", "llmcourse.grading.show",
-    "llmcourse.grading.lessons.l10",
-])
-def test_doctests(module):
-    mod = importlib.import_module(module)
-    failed, attempted = doctest.testmod(mod, optionflags=doctest.NORMALIZE_WHITESPACE)
-    assert attempted > 0 and failed == 0
 
 
 def test_course_table():

@@ -162,13 +162,15 @@ HANG = ("def causal_mask(T):\n"
 
 
 def test_hanging_checks_end_and_a_cell_that_never_ends_is_stopped(tmp_path, capsys):
-    # 10.1's time limit, 10 s, is shortened to 2 s in the kernel (it is the kernel that times checks)
-    shorten = 'from llmcourse.grading import get\nget("10.1").time_limit = 2'
+    # 10.1's time limit, 10 s, is shortened to 1 s in the kernel (it is the kernel that times checks)
+    shorten = 'from llmcourse.grading import get\nget("10.1").time_limit = 1'
     path = _broken_notebook(tmp_path, [shorten, HANG, 'check("10.1", causal_mask)', GOOD_SOFTMAX,
                                        'check("10.2", masked_softmax)',
                                        "import signal\nsignal.signal(signal.SIGINT, signal.SIG_IGN)\n"
                                        "while True:\n    pass", 'check("10.1", causal_mask)'])
-    limit = 8  # seconds per cell: more than 10.1's shortened time limit, so the hanging check ends first
+    # seconds per cell: more than 10.1's shortened time limit, so the hanging check ends first, and
+    # several times what the setup cell takes on a busy machine
+    limit = 5
     start = time.perf_counter()
     assert main(["grade", "--json", "--timeout", str(limit), "--no-progress", str(path)]) == 0
     assert time.perf_counter() - start < 2 * limit + 30
