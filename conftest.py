@@ -75,3 +75,26 @@ def pytest_runtest_setup(item):
             os.environ["PYTHONPATH"] = pythonpath
     if notebook.kernel is not None:
         assert loaded_in(folder) - before, f"the [lab]-only import blocker did not load in {notebook.fspath}'s kernel"
+
+
+# --- long work first ----------------------------------------------------------------------------
+# pytest-xdist hands out whole files (--dist loadfile) in collection order (--no-loadscope-reorder).
+# A file that holds one long test, handed out last, would keep one worker busy while the others
+# wait, so files go out longest first, roughly: files with a test marked slow, then the lessons,
+# then the other unit tests, then the many short solutions and exercises notebooks.
+def _rank(item) -> int:
+    top = item.nodeid.split("/", 1)[0]
+    if top == "notebooks":
+        return 1
+    if top in ("solutions", "exercises"):
+        return 3
+    return 2
+
+
+def pytest_collection_modifyitems(items):
+    rank: dict[str, int] = {}
+    for item in items:
+        file = item.nodeid.split("::", 1)[0]
+        r = 0 if item.get_closest_marker("slow") else _rank(item)
+        rank[file] = min(rank.get(file, r), r)
+    items.sort(key=lambda item: rank[item.nodeid.split("::", 1)[0]])  # stable: order within a rank kept

@@ -94,6 +94,7 @@ def test_bench_train_times_the_rope_preset_with_and_without_the_fast_rope(capsys
 
 
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="glibc's mallopt: Linux only")
+@pytest.mark.slow
 def test_bench_train_allocator_compares_fresh_processes(capsys):
     bench = load("bench_train")
     assert bench.main(["--preset", "tiny", "--allocator", "--rounds", "1", "--iters", "2"]) == 0

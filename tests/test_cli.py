@@ -113,6 +113,7 @@ def test_bad_generate_arguments_are_explained(capsys, tmp_path, run_dir):
         cli_generate, ["--checkpoint", str(tmp_path / "junk.pt")], capsys)
 
 
+@pytest.mark.slow
 def test_module_entry_point_end_to_end(tmp_path):
     """The real command line, in a fresh interpreter."""
     out = tmp_path / "run"

@@ -74,6 +74,7 @@ def test_find_the_bug_given_code_is_not_fixed_yet(ex):
         assert (r.status, r.points) == (NOT_IMPLEMENTED, 0), f"{ex.id} given code (seed {seed}): {r.message}"
 
 
+@pytest.mark.slow
 def test_every_planted_bug_is_rejected_with_its_hint_in_a_forked_worker(monkeypatch, capsys):
     monkeypatch.setenv(ISOLATION_ENV, "fork")
     if isolation() != "fork":

@@ -46,6 +46,7 @@ def test_load_gives_an_eval_float32_model_and_the_char_tokenizer(shipped):
     assert model.num_parameters() <= 1_500_000
 
 
+@pytest.mark.slow
 def test_scores_its_recorded_validation_loss(shipped):
     model, tok = shipped
     meta = pretrained.info("shakespeare-char")

@@ -164,6 +164,7 @@ print(kept, (resource.getrusage(resource.RUSAGE_SELF).ru_minflt - f0) / 5)
 
 
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="glibc's mallopt: Linux only")
+@pytest.mark.slow
 def test_keep_freed_memory_stops_most_page_faults_of_a_training_step():
     """Each step frees its activations; by default glibc returns them to the system and the next
     step faults them in again (thousands of 4-KB pages a step). Measured in fresh processes."""

@@ -25,6 +25,7 @@ pytestmark = pytest.mark.skipif(not dist.is_available() or not dist.is_gloo_avai
 TOL = 1e-4
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("optimizer", ["adamw", "muon"])
 def test_two_gloo_processes_match_one_process(tmp_path, optimizer):
     out = tmp_path / "ddp"

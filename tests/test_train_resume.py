@@ -23,6 +23,7 @@ ARGS = ["--preset", "tiny", "--max-iters", "300", "--checkpoint-interval", "2", 
 TOL = 1e-5
 
 
+@pytest.mark.slow
 def test_sigkill_then_resume_continues_the_same_run(tmp_path):
     out = tmp_path / "run"
     ckpt = out / "ckpt.pt"
