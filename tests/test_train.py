@@ -389,3 +389,11 @@ def test_compile_mode_reaches_torch_compile_and_cuda_graphs_mark_each_step(monke
     assert seen == [{}] and len(marks) == 3  # the default mode: torch.compile(model), no marks
     with pytest.raises(ValueError, match="compile_mode must be 'default', 'reduce-overhead' or 'max-autotune'"):
         TrainConfig(compile_mode="fast")
+
+
+def test_last_is_the_latest_logged_value_or_none(one_thread):
+    trainer = tiny(max_iters=4, eval_interval=2)
+    result = trainer.train()
+    evals = [r["val_loss"] for r in result.history if "val_loss" in r]
+    assert len(evals) >= 2 and result.last("val_loss") == evals[-1] == trainer.last("val_loss")
+    assert result.last("no such key") is None and trainer.last("no such key") is None

@@ -74,6 +74,16 @@ def _adamw(params: list, cfg: TrainConfig) -> torch.optim.AdamW:
     return torch.optim.AdamW(groups, **kwargs)
 
 
+def last_value(history: list, key: str):
+    """The latest value of ``key`` in a list of history records, or ``None`` if no record has it.
+
+    >>> history = [{"step": 0, "val_loss": 4.2}, {"step": 5, "val_loss": 3.1}, {"step": 6, "loss": 3.0}]
+    >>> last_value(history, "val_loss"), last_value(history, "lr")
+    (3.1, None)
+    """
+    return next((r[key] for r in reversed(history) if key in r), None)
+
+
 @dataclass
 class TrainResult:
     """What :meth:`Trainer.train` returns: the trained model (eval mode), its tokenizer, the
@@ -89,7 +99,7 @@ class TrainResult:
 
     def last(self, key: str):
         """The latest value of ``key`` in the history (e.g. ``"val_loss"``), or ``None``."""
-        return next((r[key] for r in reversed(self.history) if key in r), None)
+        return last_value(self.history, key)
 
 
 class Trainer:
@@ -288,8 +298,8 @@ class Trainer:
                            interrupted)
 
     def last(self, key: str):
-        """The latest value of ``key`` in the history (e.g. ``"val_loss"``), or ``None``."""
-        return next((r[key] for r in reversed(self.history) if key in r), None)
+        """The latest value of ``key`` in the history so far, or ``None``."""
+        return last_value(self.history, key)
 
     def _train_step(self, net):
         """One optimizer step. It reads nothing back from the device (no ``.item()``, no range
