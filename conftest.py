@@ -5,8 +5,11 @@ every notebook.
 """
 
 import atexit
+import json
 import os
 import shutil
+import subprocess
+import sys
 import tempfile
 from pathlib import Path
 
@@ -40,6 +43,7 @@ os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 # solutions notebooks, and the lessons that compare against the extras (run again with them by
 # tests/test_lessons_extras.py), run with them.
 LAB_ONLY_FOLDERS = ("notebooks", "exercises")
+NOTEBOOK_FOLDERS = LAB_ONLY_FOLDERS + ("solutions",)
 _blocker = None
 
 
@@ -53,27 +57,73 @@ def _blocker_folder() -> Path:
     return _blocker
 
 
+# --- notebook kernels start warm (tools/warm_kernels.py) -----------------------------------------
+# nbval starts every notebook's kernel with the kernelspec below (--nbval-kernel-name in
+# pyproject.toml): a launcher that gets its kernel from a kernel server of this pytest process,
+# forked after torch and the package are imported. Each notebook still runs in a new process, in
+# its own folder and environment. One server runs [lab]-only (the blocker loaded before anything
+# else), one with everything installed.
+WARM_KERNEL = "llmcourse-warm"
+_warm = Path(tempfile.mkdtemp(prefix="llmcourse-warm-kernels-"))
+atexit.register(shutil.rmtree, _warm, True)
+(_warm / "kernels" / WARM_KERNEL).mkdir(parents=True)
+WARM = sys.platform.startswith("linux")  # fork() with torch loaded is safe on Linux; elsewhere: plain kernels
+_launcher = [str(Path(__file__).parent / "tools" / "warm_kernels.py")] if WARM else ["-m", "ipykernel_launcher"]
+(_warm / "kernels" / WARM_KERNEL / "kernel.json").write_text(json.dumps({
+    "argv": [sys.executable, *_launcher, "-f", "{connection_file}"],
+    "display_name": "Python 3 (llmcourse tests)", "language": "python"}), encoding="utf-8")
+os.environ["JUPYTER_PATH"] = os.pathsep.join(p for p in (str(_warm), os.environ.get("JUPYTER_PATH")) if p)
+_servers: dict[bool, tuple[subprocess.Popen, str]] = {}
+
+
+def _server(lab_only: bool) -> str:
+    """The socket of this process's kernel server ([lab]-only or not), started on first use."""
+    if lab_only not in _servers:
+        from tools.without_extras import loaded_in, pythonpath_with
+
+        env = dict(os.environ)
+        if lab_only:
+            env["PYTHONPATH"] = pythonpath_with(_blocker_folder(), env.get("PYTHONPATH"))
+        path = str(_warm / f"server-{'lab' if lab_only else 'all'}.sock")
+        proc = subprocess.Popen([sys.executable, str(Path(__file__).parent / "tools" / "warm_kernels.py"),
+                                 "--serve", path], env=env, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                                text=True)
+        atexit.register(proc.kill)
+        assert proc.stdout.readline().strip() == "ready", "the warm kernel server did not start"
+        if lab_only:
+            assert proc.pid in loaded_in(_blocker_folder()), "the [lab]-only kernel server did not load the blocker"
+        _servers[lab_only] = proc, path
+    return _servers[lab_only][1]
+
+
 @pytest.hookimpl(hookwrapper=True, tryfirst=True)
 def pytest_runtest_setup(item):
     notebook = item.parent
-    starts_kernel = (hasattr(notebook, "kernel") and notebook.kernel is None
-                     and Path(str(notebook.fspath)).parent.name in LAB_ONLY_FOLDERS)
+    folder_name = Path(str(getattr(notebook, "fspath", ""))).parent.name
+    starts_kernel = hasattr(notebook, "kernel") and notebook.kernel is None and folder_name in NOTEBOOK_FOLDERS
     if not starts_kernel:
         yield
         return
+    from tools.warm_kernels import SERVER_ENV
     from tools.without_extras import loaded_in, pythonpath_with
 
-    folder = _blocker_folder()
-    before, pythonpath = loaded_in(folder), os.environ.get("PYTHONPATH")
-    os.environ["PYTHONPATH"] = pythonpath_with(folder, pythonpath)
+    lab_only = folder_name in LAB_ONLY_FOLDERS
+    saved = {name: os.environ.get(name) for name in ("PYTHONPATH", SERVER_ENV)}
+    if WARM:
+        os.environ[SERVER_ENV] = _server(lab_only)
+    if lab_only:
+        folder = _blocker_folder()
+        before = loaded_in(folder)
+        os.environ["PYTHONPATH"] = pythonpath_with(folder, saved["PYTHONPATH"])
     try:
         yield  # nbval starts the notebook's kernel with this environment
     finally:
-        if pythonpath is None:
-            os.environ.pop("PYTHONPATH", None)
-        else:
-            os.environ["PYTHONPATH"] = pythonpath
-    if notebook.kernel is not None:
+        for name, value in saved.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
+    if lab_only and notebook.kernel is not None:
         assert loaded_in(folder) - before, f"the [lab]-only import blocker did not load in {notebook.fspath}'s kernel"
 
 
