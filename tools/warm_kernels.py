@@ -2,11 +2,11 @@
 
 Every notebook's setup cell imports torch, which takes most of a second, and the test suite starts
 about sixty kernels. A *kernel server* (``--serve SOCKET``) imports what every setup cell imports
-(torch, numpy, the package's ``env``) once, then forks one process per kernel on request: each
-notebook still runs in a new process of its own, in its own folder and environment, and shares
-nothing with the other notebooks; only those imports are done before its first cell. (IPython's
-kernel itself is imported in each kernel: it reads its parent's process id from the environment
-when it is imported.)
+(torch, numpy, the package's ``env``) and matplotlib once, then forks one process per kernel on
+request: each notebook still runs in a new process of its own, in its own folder and environment,
+and shares nothing with the other notebooks; only those imports are done before its first cell.
+(IPython's kernel itself is imported in each kernel: it reads its parent's process id from the
+environment when it is imported.)
 
 The kernelspec that the root ``conftest.py`` writes runs this file as the kernel command
 (``python warm_kernels.py -f CONNECTION_FILE``). Run that way it is a *launcher*: with
@@ -85,7 +85,10 @@ def _kernel(argv: list[str], cwd: str, env: dict, fds: list[int]) -> None:
         os.environ.update(env)
         import random
 
-        random.seed()  # a new interpreter's seed, not the server's
+        import numpy
+
+        random.seed()  # a new interpreter's random state, not a copy of the server's
+        numpy.random.seed()
         import importlib.util
 
         sys.argv = [importlib.util.find_spec("ipykernel_launcher").origin, *argv]
@@ -100,12 +103,16 @@ def _kernel(argv: list[str], cwd: str, env: dict, fds: list[int]) -> None:
 
         traceback.print_exc()
     finally:
+        import atexit
+
+        atexit._run_exitfuncs()  # as an interpreter that ends normally would (os._exit skips them)
         os._exit(code)
 
 
 def serve(path: str) -> None:
     import select
 
+    import matplotlib.pyplot  # noqa: F401 - most notebooks plot (the backend comes from MPLBACKEND)
     import numpy  # noqa: F401
     import torch  # noqa: F401
 
@@ -113,6 +120,12 @@ def serve(path: str) -> None:
 
     _die_with_parent()  # the server ends with the test process that started it
     sys.path.pop(0)  # this file's folder: a kernel's sys.path is that of python -m ipykernel_launcher
+    import threading
+
+    # fork() copies only the calling thread. (numpy's OpenBLAS may have started native worker
+    # threads: it handles fork() itself, as the grader's own forks in every kernel rely on.)
+    if threading.active_count() != 1:
+        raise RuntimeError("an import started a Python thread in the kernel server; it cannot fork safely")
     listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     listener.bind(path)
     listener.listen(8)
