@@ -96,6 +96,17 @@ def _server(lab_only: bool) -> str:
     return _servers[lab_only][1]
 
 
+@pytest.fixture
+def warm_kernel(monkeypatch) -> str:
+    """A kernel name for tests that start kernels themselves (with everything installed): warm
+    where kernels are forked, an ordinary kernel elsewhere."""
+    if WARM:
+        from tools.warm_kernels import SERVER_ENV
+
+        monkeypatch.setenv(SERVER_ENV, _server(lab_only=False))
+    return WARM_KERNEL
+
+
 @pytest.hookimpl(hookwrapper=True, tryfirst=True)
 def pytest_runtest_setup(item):
     notebook = item.parent

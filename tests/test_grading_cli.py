@@ -1,5 +1,7 @@
 """``python -m llmcourse grade``: notebooks run in a fresh kernel, every check is collected, a
-notebook that raises is graded up to the error. Starts Jupyter kernels (a few seconds each)."""
+notebook that raises is graded up to the error. Starts Jupyter kernels: the worked example pair an
+ordinary ``python3`` kernel, as a learner's grade does; the other tests a warm one (the root
+conftest.py's ``warm_kernel``), which dies, hangs and is stopped the same way."""
 
 from __future__ import annotations
 
@@ -56,26 +58,26 @@ BAD_SOFTMAX = "def masked_softmax(s, m):\n    return s.softmax(-1)"
 GOOD_SOFTMAX = "def masked_softmax(s, m):\n    return s.masked_fill(~m, float('-inf')).softmax(-1)"
 
 
-def test_notebook_that_raises_is_graded_up_to_the_error(tmp_path):
+def test_notebook_that_raises_is_graded_up_to_the_error(tmp_path, warm_kernel):
     path = _broken_notebook(tmp_path, [GOOD_MASK, 'check("10.1", causal_mask)', "raise ValueError('boom')",
                                        BAD_SOFTMAX, 'check("10.2", masked_softmax)'], stale_counts=True)
-    entry = grade_notebook(path, record=False)
+    entry = grade_notebook(path, kernel=warm_kernel, record=False)
     assert [(r["id"], r["status"], r["points"]) for r in entry["exercises"]][:2] == [
         ("10.1", "passed", 1), ("10.2", "not reached", 0)]
     assert entry["error"]["error"].startswith("ValueError: boom") and entry["error"]["cell"] == 4
     text = format_report({"notebooks": [entry], "points": 1, "max_points": 3})
     assert "stopped: code cell 4: ValueError: boom" in text and "TOTAL 1/3" in text
-    entry = grade_notebook(path, keep_going=True, record=False)
+    entry = grade_notebook(path, kernel=warm_kernel, keep_going=True, record=False)
     assert [(r["id"], r["status"]) for r in entry["exercises"]][:2] == [("10.1", "passed"), ("10.2", "failed")]
     assert "hint" in entry["exercises"][1]["message"]
 
 
-def test_grade_switches_strict_mode_off_in_the_kernel(tmp_path):
+def test_grade_switches_strict_mode_off_in_the_kernel(tmp_path, warm_kernel):
     # LLMCOURSE_STRICT=1 is set in this process; a failing check must not stop the notebook
     bad_mask = GOOD_MASK.replace("torch.tril(", "torch.triu(")
     path = _broken_notebook(tmp_path, [bad_mask, 'check("10.1", causal_mask)', GOOD_SOFTMAX,
                                        'check("10.2", masked_softmax)'])
-    entry = grade_notebook(path, record=False)
+    entry = grade_notebook(path, kernel=warm_kernel, record=False)
     assert entry["error"] is None
     assert [(r["id"], r["status"], r["points"]) for r in entry["exercises"]][:2] == [
         ("10.1", "failed", 0), ("10.2", "passed", 2)]
@@ -138,9 +140,9 @@ CHEATS = [
 ]
 
 
-def test_notebook_code_cannot_fake_a_score(tmp_path):
+def test_notebook_code_cannot_fake_a_score(tmp_path, warm_kernel):
     path = _broken_notebook(tmp_path, CHEATS)
-    entry = grade_notebook(path, record=False)
+    entry = grade_notebook(path, kernel=warm_kernel, record=False)
     assert entry["error"] is None
     assert entry["points"] == 0, [(r["id"], r["status"]) for r in entry["exercises"]]
     status = {r["id"]: r["status"] for r in entry["exercises"]}
@@ -161,7 +163,7 @@ HANG = ("def causal_mask(T):\n"
         "            pass")
 
 
-def test_hanging_checks_end_and_a_cell_that_never_ends_is_stopped(tmp_path, capsys):
+def test_hanging_checks_end_and_a_cell_that_never_ends_is_stopped(tmp_path, capsys, warm_kernel):
     # 10.1's time limit, 10 s, is shortened to 1 s in the kernel (it is the kernel that times checks)
     shorten = 'from llmcourse.grading import get\nget("10.1").time_limit = 1'
     path = _broken_notebook(tmp_path, [shorten, HANG, 'check("10.1", causal_mask)', GOOD_SOFTMAX,
@@ -172,7 +174,7 @@ def test_hanging_checks_end_and_a_cell_that_never_ends_is_stopped(tmp_path, caps
     # several times what the setup cell takes on a busy machine
     limit = 5
     start = time.perf_counter()
-    assert main(["grade", "--json", "--timeout", str(limit), "--no-progress", str(path)]) == 0
+    assert main(["grade", "--json", "--timeout", str(limit), "--no-progress", "--kernel", warm_kernel, str(path)]) == 0
     assert time.perf_counter() - start < 2 * limit + 30
     entry = json.loads(capsys.readouterr().out)["notebooks"][0]
     assert entry["error"]["cell"] == 7 and f"longer than {limit} s" in entry["error"]["error"]
@@ -181,9 +183,9 @@ def test_hanging_checks_end_and_a_cell_that_never_ends_is_stopped(tmp_path, caps
     assert (rows["10.2"]["status"], rows["10.3"]["status"]) == ("passed", "not reached")
 
 
-def test_a_dead_kernel_is_an_error(tmp_path, capsys):
+def test_a_dead_kernel_is_an_error(tmp_path, capsys, warm_kernel):
     path = _broken_notebook(tmp_path, [GOOD_MASK, 'check("10.1", causal_mask)', "import os\nos._exit(1)"])
-    assert main(["grade", "--no-progress", str(path)]) == 1
+    assert main(["grade", "--no-progress", "--kernel", warm_kernel, str(path)]) == 1
     out, err = capsys.readouterr()
     assert "the kernel died" in err and "code cell 4" in err and err.count("\n") == 1
     assert "10.1" in out and "passed" in out
