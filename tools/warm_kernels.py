@@ -5,8 +5,8 @@ about sixty kernels. A *kernel server* (``--serve SOCKET``) imports what every s
 (torch, numpy, the package's ``env``) and matplotlib once, then forks one process per kernel on
 request: each notebook still runs in a new process of its own, in its own folder and environment,
 and shares nothing with the other notebooks; only those imports are done before its first cell.
-(IPython's kernel itself is imported in each kernel: it reads its parent's process id from the
-environment when it is imported.)
+The kernel's own modules are imported too, except ``ipykernel.kernelapp``, which reads its parent's
+process id from the environment when it is imported: each kernel imports that one itself.
 
 The kernelspec that the root ``conftest.py`` writes runs this file as the kernel command
 (``python warm_kernels.py -f CONNECTION_FILE``). Run that way it is a *launcher*: with
@@ -112,6 +112,8 @@ def _kernel(argv: list[str], cwd: str, env: dict, fds: list[int]) -> None:
 def serve(path: str) -> None:
     import select
 
+    import ipykernel.ipkernel  # noqa: F401 - the kernel's parts, but not ipykernel.kernelapp (see above)
+    import jupyter_client.localinterfaces  # noqa: F401
     import matplotlib.pyplot  # noqa: F401 - most notebooks plot (the backend comes from MPLBACKEND)
     import numpy  # noqa: F401
     import torch  # noqa: F401
