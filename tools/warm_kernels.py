@@ -110,6 +110,7 @@ def _kernel(argv: list[str], cwd: str, env: dict, fds: list[int]) -> None:
 
 
 def serve(path: str) -> None:
+    sys.path.pop(0)  # this file's folder: a kernel's sys.path is that of python -m ipykernel_launcher
     import select
 
     import ipykernel.ipkernel  # noqa: F401 - the kernel's parts, but not ipykernel.kernelapp (see above)
@@ -121,7 +122,6 @@ def serve(path: str) -> None:
     import llmcourse.env  # noqa: F401 - what every setup cell imports
 
     _die_with_parent()  # the server ends with the test process that started it
-    sys.path.pop(0)  # this file's folder: a kernel's sys.path is that of python -m ipykernel_launcher
     import threading
 
     # fork() copies only the calling thread. (numpy's OpenBLAS may have started native worker
