@@ -8,12 +8,13 @@ import atexit
 import json
 import os
 import shutil
-import subprocess
 import sys
 import tempfile
 from pathlib import Path
 
 import pytest
+
+from tools import warm_kernels
 
 # Fast mode: long notebook work (training cells) shrinks to a few steps under the test suite.
 os.environ.setdefault("LLMCOURSE_FAST", "1")
@@ -68,12 +69,12 @@ _warm = Path(tempfile.mkdtemp(prefix="llmcourse-warm-kernels-"))
 atexit.register(shutil.rmtree, _warm, True)
 (_warm / "kernels" / WARM_KERNEL).mkdir(parents=True)
 WARM = sys.platform.startswith("linux")  # fork() with torch loaded is safe on Linux; elsewhere: plain kernels
-_launcher = [str(Path(__file__).parent / "tools" / "warm_kernels.py")] if WARM else ["-m", "ipykernel_launcher"]
+_launcher = [warm_kernels.SCRIPT] if WARM else ["-m", "ipykernel_launcher"]
 (_warm / "kernels" / WARM_KERNEL / "kernel.json").write_text(json.dumps({
     "argv": [sys.executable, *_launcher, "-f", "{connection_file}"],
     "display_name": "Python 3 (llmcourse tests)", "language": "python"}), encoding="utf-8")
 os.environ["JUPYTER_PATH"] = os.pathsep.join(p for p in (str(_warm), os.environ.get("JUPYTER_PATH")) if p)
-_servers: dict[bool, tuple[subprocess.Popen, str]] = {}
+_servers: dict[bool, tuple[object, str]] = {}  # lab_only -> (server process, socket)
 
 
 def _server(lab_only: bool) -> str:
@@ -85,11 +86,8 @@ def _server(lab_only: bool) -> str:
         if lab_only:
             env["PYTHONPATH"] = pythonpath_with(_blocker_folder(), env.get("PYTHONPATH"))
         path = str(_warm / f"server-{'lab' if lab_only else 'all'}.sock")
-        proc = subprocess.Popen([sys.executable, str(Path(__file__).parent / "tools" / "warm_kernels.py"),
-                                 "--serve", path], env=env, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-                                text=True)
+        proc = warm_kernels.start_server(path, env)
         atexit.register(proc.kill)
-        assert proc.stdout.readline().strip() == "ready", "the warm kernel server did not start"
         if lab_only:
             assert proc.pid in loaded_in(_blocker_folder()), "the [lab]-only kernel server did not load the blocker"
         _servers[lab_only] = proc, path
@@ -101,9 +99,7 @@ def warm_kernel(monkeypatch) -> str:
     """A kernel name for tests that start kernels themselves (with everything installed): warm
     where kernels are forked, an ordinary kernel elsewhere."""
     if WARM:
-        from tools.warm_kernels import SERVER_ENV
-
-        monkeypatch.setenv(SERVER_ENV, _server(lab_only=False))
+        monkeypatch.setenv(warm_kernels.SERVER_ENV, _server(lab_only=False))
     return WARM_KERNEL
 
 
@@ -115,13 +111,12 @@ def pytest_runtest_setup(item):
     if not starts_kernel:
         yield
         return
-    from tools.warm_kernels import SERVER_ENV
     from tools.without_extras import loaded_in, pythonpath_with
 
     lab_only = folder_name in LAB_ONLY_FOLDERS
-    saved = {name: os.environ.get(name) for name in ("PYTHONPATH", SERVER_ENV)}
+    saved = {name: os.environ.get(name) for name in ("PYTHONPATH", warm_kernels.SERVER_ENV)}
     if WARM:
-        os.environ[SERVER_ENV] = _server(lab_only)
+        os.environ[warm_kernels.SERVER_ENV] = _server(lab_only)
     if lab_only:
         folder = _blocker_folder()
         before = loaded_in(folder)

@@ -15,10 +15,9 @@ from pathlib import Path
 import pytest
 from jupyter_client.manager import KernelManager
 
-from tools.warm_kernels import SERVER_ENV
+from tools.warm_kernels import SERVER_ENV, start_server
 from tools.without_extras import blocker_folder, pythonpath_with
 
-ROOT = Path(__file__).resolve().parent.parent
 pytestmark = [pytest.mark.slow,
               pytest.mark.skipif(not sys.platform.startswith("linux"), reason="warm kernels are forked on Linux only")]
 
@@ -30,9 +29,7 @@ def lab_server(tmp_path_factory):
     env = dict(os.environ, PYTHONPATH=pythonpath_with(blocker_folder(tmp / "blocker"), os.environ.get("PYTHONPATH")))
     env.pop(SERVER_ENV, None)
     path = str(tmp / "server.sock")
-    proc = subprocess.Popen([sys.executable, str(ROOT / "tools" / "warm_kernels.py"), "--serve", path], env=env,
-                            stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, text=True)
-    assert proc.stdout.readline().strip() == "ready"
+    proc = start_server(path, env)
     yield path
     proc.kill()
     proc.wait()

@@ -25,6 +25,7 @@ import socket
 import sys
 
 SERVER_ENV = "LLMCOURSE_WARM_KERNELS"
+SCRIPT = os.path.abspath(__file__)  # the kernel command runs this file; so does a server
 FORWARDED = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGQUIT, signal.SIGUSR1, signal.SIGUSR2)
 
 
@@ -59,6 +60,19 @@ def launch(argv: list[str]) -> None:
 
 
 # --- server: imports once, forks a kernel per request (Linux) ------------------------------------
+def start_server(path: str, env: dict):
+    """Start a kernel server listening on ``path`` in environment ``env``; return its process
+    once it is ready to fork kernels."""
+    import subprocess
+
+    proc = subprocess.Popen([sys.executable, SCRIPT, "--serve", path], env=env, stdin=subprocess.DEVNULL,
+                            stdout=subprocess.PIPE, text=True)
+    if proc.stdout.readline().strip() != "ready":
+        proc.kill()
+        raise RuntimeError(f"the warm kernel server did not start (exit status {proc.wait()})")
+    return proc
+
+
 def _die_with_parent() -> None:
     import contextlib
     import ctypes
